@@ -1,0 +1,5 @@
+import sys
+
+from lvi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The ``lvi`` command: run one component, the whole stack, or manage models.
+
+lvi worker <llava|seem|gligen|inpaint> [--host H] [--port P]
+lvi models build-tiny [DIR] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+# worker name -> (app module with create_app, settings class "module:Class")
+WORKERS: dict[str, tuple[str, str]] = {
+    "inpaint": ("services.inpaint.app", "services.inpaint.settings:InpaintSettings"),
+}
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def serve(app: Any, host: str, port: int, log_level: str) -> int:
+    """Run ``app`` under uvicorn; return 1 if the app asked to stop because its model failed."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,  # our JSON logging is configured already
+        access_log=False,  # our middleware logs each request with its id and latency
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+    exit_code = {"code": 0}
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is not None:
+
+        def on_fatal(exc: BaseException) -> None:
+            # Fail fast: a worker whose model cannot load should exit so that its supervisor
+            # (lvi up, Docker, Kubernetes) shows the error instead of a forever-unready pod.
+            exit_code["code"] = 1
+            server.should_exit = True
+
+        runtime.on_fatal = on_fatal
+    server.run()
+    return exit_code["code"]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from lvi.logs import configure_logging
+
+    app_module, settings_ref = WORKERS[args.name]
+    settings_cls = _load(settings_ref)
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.profile:
+        overrides["profile"] = args.profile
+    settings = settings_cls(**overrides)
+    configure_logging(args.name, settings.log_level, settings.log_json)
+    create_app = importlib.import_module(app_module).create_app
+    app = create_app(settings)
+    return serve(app, settings.host, settings.port, settings.log_level)
+
+
+def cmd_build_tiny(args: argparse.Namespace) -> int:
+    from lvi import tiny
+    from lvi.settings import default_cache_dir
+
+    root = Path(args.dir) if args.dir else default_cache_dir() / "tiny"
+    built = tiny.build_all(root, args.only or None)
+    for name, path in built.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lvi", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("worker", help="run one model worker")
+    w.add_argument("name", choices=sorted(WORKERS))
+    w.add_argument("--host")
+    w.add_argument("--port", type=int)
+    w.add_argument("--profile", choices=["tiny", "cpu", "gpu"])
+    w.set_defaults(func=cmd_worker)
+
+    m = sub.add_parser("models", help="build or download models")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    bt = msub.add_parser("build-tiny", help="build the tiny random-weight models")
+    bt.add_argument("dir", nargs="?", help="target folder (default: $LVI_CACHE_DIR/tiny)")
+    bt.add_argument("--only", action="append", help="build only this model (repeatable)")
+    bt.set_defaults(func=cmd_build_tiny)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        code = 130
+    logging.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

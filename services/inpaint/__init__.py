@@ -1,0 +1,1 @@
+"""The inpaint worker: background filling (LaMa or OpenCV) and compositing."""

@@ -1,0 +1,55 @@
+"""The inpaint worker's FastAPI app: thin routes over :class:`InpaintBackend`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from lvi.contracts.inpaint import (
+    CompositeRequest,
+    CompositeResponse,
+    InpaintRequest,
+    InpaintResponse,
+)
+from lvi.errors import ErrorEnvelope
+from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
+from services.inpaint.backend import InpaintBackend
+from services.inpaint.settings import InpaintSettings
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503, 504)
+}
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["inpaint"], responses=ERRORS)
+
+    @router.post("/v1/inpaint", response_model=InpaintResponse, summary="Fill a masked region.")
+    async def inpaint(
+        req: InpaintRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+    ) -> InpaintResponse:
+        return await rt.run(rt.backend.inpaint, req, deadline=deadline)
+
+    @router.post(
+        "/v1/composite",
+        response_model=CompositeResponse,
+        summary="Paste masked pixels of one image at an offset onto another.",
+    )
+    async def composite(
+        req: CompositeRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+    ) -> CompositeResponse:
+        return await rt.run(rt.backend.composite, req, deadline=deadline)
+
+    return router
+
+
+def create_app(settings: InpaintSettings | None = None, backend: object | None = None) -> FastAPI:
+    """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
+    settings = settings or InpaintSettings()
+    backend = backend or InpaintBackend(settings)
+    return create_worker_app(
+        "inpaint",
+        settings,
+        backend,
+        build_router(),
+        description="Background filling (LaMa or OpenCV) and compositing at full resolution.",
+    )

@@ -1,0 +1,1 @@
+"""Test support: real processes (uvicorn workers, redis-server) on loopback ports."""
