@@ -31,6 +31,10 @@ DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 4096 * 4096
 _EXIF_ORIENTATION = 0x0112
 
+# Tiny valid payloads for OpenAPI examples (docs and schema-driven fuzzers start from them).
+EXAMPLE_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAGklEQVQI12M8ISfHAANhDKvgbCYGHGBwSgAAioUCFAGpHZAAAAAASUVORK5CYII="
+EXAMPLE_MASK_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAF0lEQVQI12NgQAeMDAz/wRQTTASTgQkANFIBCHqlzVUAAAAASUVORK5CYII="
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -110,7 +114,13 @@ class EncodedImage:
                         orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
                     except Exception:  # a broken EXIF block must not reject the image
                         orientation = 1
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+        except Image.DecompressionBombError as e:
+            raise PayloadTooLarge(
+                "Image has far too many pixels (decompression bomb guard).",
+                code="image_too_many_pixels",
+                param=param,
+            ) from e
+        except (UnidentifiedImageError, OSError, ValueError) as e:
             raise BadRequest(
                 "Image could not be read: it is corrupt or not an image.",
                 code="invalid_image",

@@ -332,7 +332,9 @@ class WorkerRuntime:
             self.executor, functools.partial(ctx.run, fn, *args, job)
         )
 
-        def _release(_f: asyncio.Future[T]) -> None:
+        def _release(f: asyncio.Future[T]) -> None:
+            if not f.cancelled():
+                f.exception()  # mark it retrieved: abandoned work must not log "never retrieved"
             dt = time.perf_counter() - t0
             self.metrics.inference_seconds.observe(dt)
             self.admission.release(dt)

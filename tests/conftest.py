@@ -37,3 +37,9 @@ def procs(lvi_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     factory = ProcessFactory(env, tmp_path_factory.mktemp("proc-logs"))
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio, like the servers."""
+    return "asyncio"

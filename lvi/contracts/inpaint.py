@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lvi.images import Base64Image, Base64Mask
+from lvi.images import EXAMPLE_MASK_B64, EXAMPLE_PNG_B64, Base64Image, Base64Mask
 
 InpaintMethod = Literal["auto", "lama", "telea", "ns"]
 
@@ -23,7 +23,12 @@ MAX_OFFSET = 16384
 class InpaintRequest(BaseModel):
     """Fill ``mask`` (same size as ``image``) after dilating it by ``dilate`` pixels."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"image": EXAMPLE_PNG_B64, "mask": EXAMPLE_MASK_B64, "dilate": 1}]
+        },
+    )
 
     image: Base64Image
     mask: Base64Mask
@@ -58,7 +63,20 @@ class InpaintResponse(BaseModel):
 class CompositeRequest(BaseModel):
     """Paste the pixels of ``source`` under ``mask`` onto ``image``, shifted by (dx, dy)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "image": EXAMPLE_PNG_B64,
+                    "source": EXAMPLE_PNG_B64,
+                    "mask": EXAMPLE_MASK_B64,
+                    "dx": 2,
+                    "dy": -1,
+                }
+            ]
+        },
+    )
 
     image: Base64Image = Field(description="The target (e.g. the background after removal).")
     source: Base64Image = Field(description="Where the object's pixels come from.")

@@ -1,0 +1,125 @@
+"""lvi.images: header-only validation, limits, safe decoding, EXIF, fast encoding."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import BaseModel
+from support.imaging import b64, jpeg_bytes, png_bytes, scene
+
+from lvi.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from lvi.images import (
+    Base64Image,
+    Base64Mask,
+    EncodedImage,
+    EncodedMask,
+    ImageLimits,
+    content_hash,
+    encode_image,
+    encode_mask,
+    encode_png,
+)
+
+
+class Req(BaseModel):
+    image: Base64Image
+    mask: Base64Mask | None = None
+
+
+def test_png_roundtrip_is_lossless_and_hash_is_content_address() -> None:
+    arr = scene(64, 48)
+    img = EncodedImage.from_bytes(encode_png(arr))
+    assert img.format == "PNG" and img.size == (64, 48)
+    np.testing.assert_array_equal(img.to_array(), arr)
+    assert img.sha256 == content_hash(img.data)
+    assert EncodedImage.from_bytes(encode_png(arr)).sha256 == img.sha256
+
+
+def test_data_uri_and_pydantic_roundtrip() -> None:
+    data = png_bytes(scene(16, 16))
+    r = Req.model_validate({"image": "data:image/png;base64," + b64(data)})
+    assert r.image.data == data
+    assert r.model_dump()["image"] == b64(data)
+    schema = Req.model_json_schema()
+    assert schema["properties"]["image"]["format"] == "byte"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ("", BadRequest),
+        ("!!!notbase64", BadRequest),
+        (b64(b"GIF89a not really"), BadRequest),
+        (b64(png_bytes(scene(32, 32))[:20]), BadRequest),
+    ],
+)
+def test_bad_payloads_raise_4xx(payload: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        EncodedImage.from_base64(payload) if payload else EncodedImage.from_bytes(b"")
+
+
+def test_truncated_png_is_refused_on_decode() -> None:
+    data = png_bytes(scene(64, 64))
+    truncated = data[: len(data) // 2]
+    img = EncodedImage.from_bytes(truncated)  # the header is intact
+    with pytest.raises(BadRequest):
+        img.to_pil()
+
+
+def test_unsupported_format_is_415() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(scene(8, 8)).save(buf, "BMP")
+    with pytest.raises(UnsupportedMediaType):
+        EncodedImage.from_bytes(buf.getvalue())
+
+
+def test_byte_and_pixel_limits() -> None:
+    data = png_bytes(scene(64, 64))
+    with pytest.raises(PayloadTooLarge):
+        EncodedImage.from_bytes(data, ImageLimits(max_bytes=100))
+    with pytest.raises(PayloadTooLarge):
+        EncodedImage.from_bytes(data, ImageLimits(max_pixels=64 * 63))
+    with pytest.raises(PayloadTooLarge):
+        EncodedImage.from_base64("A" * 1000, ImageLimits(max_bytes=100))
+
+
+def test_decompression_bomb_is_refused_from_header() -> None:
+    # A 20000x20000 single-colour PNG compresses to a few hundred KB; refused before decoding.
+    big = Image.new("L", (20000, 20000), 0)
+    buf = io.BytesIO()
+    big.save(buf, "PNG", compress_level=9)
+    with pytest.raises(PayloadTooLarge):
+        EncodedImage.from_bytes(buf.getvalue())
+
+
+def test_exif_orientation_is_applied_and_size_reported_after_it() -> None:
+    arr = scene(40, 20)
+    img = EncodedImage.from_bytes(jpeg_bytes(arr, exif_orientation=6))  # rotate 90 degrees
+    assert img.size == (20, 40)
+    assert img.to_array().shape == (40, 20, 3)
+
+
+def test_mask_must_be_single_channel() -> None:
+    with pytest.raises(BadRequest):
+        EncodedMask.from_bytes(png_bytes(scene(8, 8)))
+    m = np.zeros((8, 8), np.uint8)
+    m[2:4, 2:4] = 255
+    mask = EncodedMask.from_bytes(png_bytes(m))
+    assert mask.to_bool().sum() == 4
+
+
+def test_encoders_keep_pixels() -> None:
+    arr = scene(33, 17)
+    enc = encode_image(arr)
+    assert enc.size == (33, 17)
+    np.testing.assert_array_equal(EncodedImage.from_bytes(enc.data).to_array(), arr)
+    rgba = np.dstack([arr, np.full(arr.shape[:2], 7, np.uint8)])
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(rgba)))), rgba)
+    m = np.zeros((17, 33), bool)
+    m[3:9, 4:20] = True
+    np.testing.assert_array_equal(encode_mask(m).to_bool(), m)
+    with pytest.raises(ValueError):
+        encode_png(arr.astype(np.float32))

@@ -1,0 +1,130 @@
+"""The worker runtime's admission control, deadlines, streaming and cancellation.
+
+These are unit tests of :class:`WorkerRuntime` with a small in-process backend; the same
+behaviour is exercised over HTTP against real worker processes in tests/services/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from lvi.errors import DeadlineExceeded, RateLimited, ServiceUnavailable
+from lvi.settings import WorkerSettings
+from lvi.worker import Cancelled, Deadline, Job, WorkerMetrics, WorkerRuntime
+
+pytestmark = pytest.mark.anyio
+
+
+class SlowBackend:
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.cancelled_runs = 0
+        self.finished_runs = 0
+
+    def load(self) -> None: ...
+
+    def warmup(self) -> None: ...
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "slow"}
+
+    def work(self, steps: int, job: Job) -> int:
+        for i in range(steps):
+            job.emit(("progress", i + 1))
+            if self.release.wait(0.01):
+                pass
+            try:
+                job.check()
+            except Cancelled:
+                self.cancelled_runs += 1
+                raise
+        self.finished_runs += 1
+        return steps
+
+    def blocked(self, _: int, job: Job) -> str:
+        self.release.wait(10)
+        return "done"
+
+
+async def make_runtime(concurrency: int = 1, queue: int = 1) -> tuple[WorkerRuntime, SlowBackend]:
+    backend = SlowBackend()
+    settings = WorkerSettings(max_concurrency=concurrency, max_queue=queue, profile="tiny")
+    rt = WorkerRuntime("test", settings, backend, WorkerMetrics("test"))
+    await rt.load()
+    assert rt.state == "ready"
+    return rt, backend
+
+
+async def test_not_ready_is_503() -> None:
+    backend = SlowBackend()
+    rt = WorkerRuntime("t", WorkerSettings(profile="tiny"), backend, WorkerMetrics("t"))
+    with pytest.raises(ServiceUnavailable):
+        await rt.run(backend.work, 1, deadline=Deadline.after(1))
+
+
+async def test_queue_full_is_429_and_admitted_requests_complete() -> None:
+    rt, backend = await make_runtime(concurrency=1, queue=1)
+    first = asyncio.create_task(rt.run(backend.blocked, 0, deadline=Deadline.after(10)))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(rt.run(backend.blocked, 0, deadline=Deadline.after(10)))
+    await asyncio.sleep(0.05)
+    assert rt.admission.inflight == 1 and rt.admission.waiting == 1
+    with pytest.raises(RateLimited) as exc:
+        await rt.run(backend.blocked, 0, deadline=Deadline.after(10))
+    assert int(exc.value.headers["Retry-After"]) >= 1
+    backend.release.set()
+    assert await first == "done" and await second == "done"
+    assert rt.admission.inflight == 0
+
+
+async def test_deadline_abandons_work_and_slot_is_freed_when_thread_ends() -> None:
+    rt, backend = await make_runtime()
+    with pytest.raises(DeadlineExceeded):
+        await rt.run(backend.work, 10_000, deadline=Deadline.after(0.1))
+    # The thread sees the cancel flag at its next check and stops early.
+    for _ in range(200):
+        if rt.admission.inflight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert rt.admission.inflight == 0
+    assert backend.cancelled_runs == 1 and backend.finished_runs == 0
+    assert await rt.run(backend.work, 2, deadline=Deadline.after(5)) == 2
+
+
+async def test_deadline_while_queued_is_504() -> None:
+    rt, backend = await make_runtime(concurrency=1, queue=4)
+    blocker = asyncio.create_task(rt.run(backend.blocked, 0, deadline=Deadline.after(10)))
+    await asyncio.sleep(0.05)
+    with pytest.raises(DeadlineExceeded):
+        await rt.run(backend.work, 1, deadline=Deadline.after(0.1))
+    backend.release.set()
+    await blocker
+
+
+async def test_stream_yields_events_then_result() -> None:
+    rt, backend = await make_runtime()
+    events = [ev async for ev in rt.stream(backend.work, 3, deadline=Deadline.after(5))]
+    assert events == [("progress", 1), ("progress", 2), ("progress", 3), ("result", 3)]
+
+
+async def test_closing_a_stream_cancels_the_job() -> None:
+    rt, backend = await make_runtime()
+    agen = rt.stream(backend.work, 100_000, deadline=Deadline.after(30))
+    seen = 0
+    async for _ in agen:
+        seen += 1
+        if seen == 3:
+            break
+    await agen.aclose()  # what a client disconnect does
+    t0 = time.monotonic()
+    while rt.admission.inflight and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.01)
+    assert rt.admission.inflight == 0
+    assert backend.cancelled_runs == 1
