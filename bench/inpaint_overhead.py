@@ -22,23 +22,22 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.imaging import png_bytes, rect_mask, scene  # noqa: E402
-from support.procs import free_port  # noqa: E402
+from support.imaging import png_bytes, rect_mask, scene
+from support.procs import free_port
 
-from lvi.contracts.inpaint import InpaintRequest  # noqa: E402
-from lvi.worker import Job  # noqa: E402
-from services.inpaint.backend import InpaintBackend  # noqa: E402
-from services.inpaint.settings import InpaintSettings  # noqa: E402
+from lvi.contracts.inpaint import InpaintRequest
+from lvi.worker import Job
+from services.inpaint.backend import InpaintBackend
+from services.inpaint.settings import InpaintSettings
 
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main() -> None:
@@ -80,16 +79,20 @@ def main() -> None:
                 body = json.dumps(payload).encode()
                 req = InpaintRequest.model_validate(payload)
                 backend.inpaint(req, Job())  # warm
-                client.post(url + "/v1/inpaint", content=body,
-                            headers={"content-type": "application/json"})
+                client.post(
+                    url + "/v1/inpaint", content=body, headers={"content-type": "application/json"}
+                )
                 inproc, http = [], []
                 for _ in range(args.runs):
                     t0 = time.perf_counter()
                     backend.inpaint(req, Job())
                     inproc.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    r = client.post(url + "/v1/inpaint", content=body,
-                                    headers={"content-type": "application/json"})
+                    r = client.post(
+                        url + "/v1/inpaint",
+                        content=body,
+                        headers={"content-type": "application/json"},
+                    )
                     r.json()
                     http.append(time.perf_counter() - t0)
                     assert r.status_code == 200, r.text
@@ -99,9 +102,13 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    )
     print(f"method: {args.method}, runs: {args.runs}\n")
-    print("| image | request body | in-process median | HTTP median | HTTP p99 | overhead | ratio |")
+    print(
+        "| image | request body | in-process median | HTTP median | HTTP p99 | overhead | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for size, nbytes, mi, mh, p99 in rows:
         print(

@@ -17,7 +17,7 @@ Profile = Literal["tiny", "cpu", "gpu"]
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LVI_CACHE_DIR") or Path.home() / ".cache" / "lvi")
+    return Path(os.environ.get("LVI_CACHE_DIR") or Path.home() / ".cache" / "lvi").expanduser()
 
 
 def default_profile() -> str:
