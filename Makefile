@@ -5,7 +5,7 @@ PROFILE ?= tiny
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install up test test-fast lint format typecheck bench clean
+.PHONY: install up test test-fast lint format typecheck bench clean smoke-docker deploy-check
 
 install: .venv/.installed
 
@@ -34,6 +34,12 @@ test: install lint typecheck  ## lint, type-check and the whole test suite
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+smoke-docker: install  ## build every image and start the stack with a Docker engine (skips without one)
+	$(PY) -m pytest tests/deploy/test_docker_smoke.py -m docker -v -rs -p no:cacheprovider
+
+deploy-check: install  ## offline checks of Dockerfiles, compose files and k8s manifests
+	$(PY) -m pytest tests/deploy -q -m "not docker"
 
 bench: install
 	$(PY) bench/inpaint_overhead.py

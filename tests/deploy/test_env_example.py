@@ -1,0 +1,56 @@
+""".env.example documents every variable: each setting of each component in this checkout
+(``<PREFIX>_<FIELD>``; the shared knobs once, as ``LVI_*``) and everything compose uses."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from pydantic_settings import BaseSettings
+from support.deploy import ROOT
+
+from lvi.launcher import COMPONENTS
+
+# Fields every component has whose shared variable (LVI_...) is documented once.
+SHARED = {"log_level": "LVI_LOG_LEVEL", "log_json": "LVI_LOG_JSON", "profile": "LVI_PROFILE",
+          "cache_dir": "LVI_CACHE_DIR"}  # fmt: skip
+
+
+def documented() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.M))
+
+
+def settings_class(component: str, prefix: str) -> type[BaseSettings] | None:
+    module_name = f"services.{component}.settings" if component not in (
+        "gateway", "frontend"
+    ) else f"{component}.settings"  # fmt: skip
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
+    for obj in vars(module).values():
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, BaseSettings)
+            and obj.__module__ == module_name
+            and obj.model_config.get("env_prefix") == f"{prefix}_"
+        ):
+            return obj
+    return None
+
+
+@pytest.mark.parametrize("component", [c for c in COMPONENTS], ids=lambda c: c.name)
+def test_every_setting_is_in_env_example(component: object) -> None:
+    name, prefix = component.name, component.env_prefix  # type: ignore[attr-defined]
+    cls = settings_class(name, prefix)
+    if cls is None:
+        pytest.skip(f"{name} has no settings module in this checkout yet")
+    have = documented()
+    missing = []
+    for field in cls.model_fields:
+        var = SHARED.get(field) or f"{prefix}_{field.upper()}"
+        if var not in have:
+            missing.append(var)
+    assert not missing, f"document these {name} settings in .env.example: {missing}"

