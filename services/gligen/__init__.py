@@ -1,0 +1,1 @@
+"""The gligen worker: grounded generation and grounded inpainting (diffusers GLIGEN)."""

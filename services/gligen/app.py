@@ -1,0 +1,139 @@
+"""The gligen worker's FastAPI app: thin routes over :class:`GligenBackend`.
+
+``POST /v1/generate`` answers JSON, or server-sent events with ``Accept: text/event-stream``
+(the event format is documented in :mod:`lvi.contracts.gligen`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse
+
+from lvi.contracts.gligen import (
+    EVENT_ERROR,
+    EVENT_PROGRESS,
+    EVENT_RESULT,
+    EVENT_START,
+    GenerateRequest,
+    GenerateResponse,
+    Progress,
+    Started,
+)
+from lvi.errors import ErrorEnvelope, LviError
+from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
+from services.gligen.backend import GligenBackend
+from services.gligen.settings import GligenSettings
+
+log = logging.getLogger("lvi.gligen")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503, 504)
+}
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON result, or with `Accept: text/event-stream` a stream of `start`, "
+        "`progress` (one per step), then `result` or `error` events.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def wants_stream(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "").lower()
+
+
+def sse_event(item: Any) -> dict[str, str]:
+    """One item of the runtime's stream as an SSE message."""
+    if isinstance(item, tuple) and item and item[0] == "result":
+        result: BaseModel = item[1]
+        return {"event": EVENT_RESULT, "data": result.model_dump_json()}
+    if isinstance(item, Progress):
+        return {"event": EVENT_PROGRESS, "data": item.model_dump_json()}
+    if isinstance(item, Started):
+        return {"event": EVENT_START, "data": item.model_dump_json()}
+    raise TypeError(f"unexpected stream item {type(item).__name__}")
+
+
+async def open_stream(rt: WorkerRuntime, req: GenerateRequest, deadline: Deadline) -> Response:
+    """Start the run and return its event stream.
+
+    The first event (``start``) is awaited before the response begins, so that everything
+    that can fail before the run (a full queue, bad input, a corrupt image) still answers
+    with its own HTTP status instead of a 200 stream holding an error.
+    """
+    events = rt.stream(rt.backend.generate, req, deadline=deadline)
+    try:
+        first = await anext(events)
+    except BaseException:
+        await _aclose(events)
+        raise
+    return EventSourceResponse(relay(first, events), ping=15)
+
+
+async def relay(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[dict[str, str]]:
+    """Forward runtime items as SSE; errors after the start become an ``error`` event.
+
+    When the client disconnects, sse-starlette cancels this generator; closing ``events`` in
+    ``finally`` sets the job's cancel flag, so the backend stops at its next step.
+    """
+    try:
+        yield sse_event(first)
+        async for item in events:
+            yield sse_event(item)
+    except LviError as e:
+        yield {"event": EVENT_ERROR, "data": json.dumps(e.envelope())}
+    except Exception:
+        log.exception("gligen stream failed")
+        err = LviError("Internal server error.")
+        yield {"event": EVENT_ERROR, "data": json.dumps(err.envelope())}
+    finally:
+        await _aclose(events)
+
+
+async def _aclose(events: AsyncIterator[Any]) -> None:
+    """Close the runtime's stream (an async generator): this is what cancels the job."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["gligen"], responses=ERRORS)
+
+    @router.post(
+        "/v1/generate",
+        response_model=GenerateResponse,
+        responses=STREAM_DOC,
+        summary="Grounded generation, or grounded inpainting when an image is given.",
+    )
+    async def generate(
+        req: GenerateRequest,
+        request: Request,
+        rt: WorkerRuntime = RuntimeDep,
+        deadline: Deadline = DeadlineDep,
+    ) -> Any:
+        if wants_stream(request):
+            return await open_stream(rt, req, deadline)
+        return await rt.run(rt.backend.generate, req, deadline=deadline)
+
+    return router
+
+
+def create_app(settings: GligenSettings | None = None, backend: object | None = None) -> FastAPI:
+    """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
+    settings = settings or GligenSettings()
+    backend = backend or GligenBackend(settings)
+    return create_worker_app(
+        "gligen",
+        settings,
+        backend,
+        build_router(),
+        description="Grounded text-to-image and grounded inpainting (GLIGEN) at full resolution.",
+    )
