@@ -9,25 +9,34 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 MAX_TEXT_CHARS = 32_000
 MAX_MESSAGES = 256
+MAX_STOP = 4
+MAX_PARTS = 256
 
 
 class TextPart(BaseModel):
+    """A piece of text inside a message."""
+
     type: Literal["text"]
     text: str = Field(max_length=MAX_TEXT_CHARS)
 
 
 class ImageURL(BaseModel):
+    """Where an image is: a ``data:`` URI. http(s) URLs are refused unless the worker is
+    configured to fetch them (``LLAVA_ALLOW_REMOTE_IMAGES``)."""
+
     url: str = Field(description="A data: URI (base64 PNG/JPEG/WebP).")
     detail: Literal["auto", "low", "high"] | None = None
 
 
 class ImagePart(BaseModel):
+    """An image inside a (user) message."""
+
     type: Literal["image_url"]
     image_url: ImageURL
 
@@ -35,11 +44,26 @@ class ImagePart(BaseModel):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
-class ChatMessage(BaseModel):
-    """One turn. ``content`` is a string or a list of text and image parts."""
+def _content_kind(value: Any) -> str:
+    # Pick the branch up front so a bad part gets one precise error, not one per branch.
+    return "str" if isinstance(value, str) else "list"
 
-    role: Literal["system", "user", "assistant"]
-    content: str | list[ContentPart] = Field(max_length=MAX_TEXT_CHARS)
+
+MessageContent = Annotated[
+    Annotated[str, Field(max_length=MAX_TEXT_CHARS), Tag("str")]
+    | Annotated[list[ContentPart], Field(max_length=MAX_PARTS), Tag("list")],
+    Discriminator(_content_kind),
+]
+
+
+class ChatMessage(BaseModel):
+    """One turn. ``content`` is a string or a list of text and image parts.
+
+    ``developer`` (OpenAI's newer name for the system role) is treated as ``system``.
+    """
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: MessageContent
 
 
 class StreamOptions(BaseModel):
@@ -56,11 +80,26 @@ class ChatCompletionRequest(BaseModel):
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     top_p: float = Field(0.7, gt=0.0, le=1.0)
     max_tokens: int | None = Field(512, ge=1, le=32_768)
-    stop: str | list[Annotated[str, Field(max_length=64)]] | None = Field(None)
+    max_completion_tokens: int | None = Field(
+        None, ge=1, le=32_768, description="OpenAI's newer name for max_tokens; wins when set."
+    )
+    stop: str | list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=MAX_STOP
+    )
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     n: int = Field(1, ge=1, le=1, description="Only one choice is supported.")
     stream: bool = False
     stream_options: StreamOptions | None = None
+
+    def stop_list(self) -> list[str]:
+        """``stop`` as a list (OpenAI accepts one string or a list)."""
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def requested_max_tokens(self) -> int | None:
+        """The reply-length cap the client asked for (``max_completion_tokens`` wins)."""
+        return self.max_completion_tokens or self.max_tokens
 
 
 class Usage(BaseModel):

@@ -1,0 +1,139 @@
+"""The llava worker's FastAPI app: OpenAI-compatible chat completions, thin routes over a
+:class:`~services.llava.service.ChatService`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+
+from lvi.contracts.llava import (
+    TRUNCATED_HEADER,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ModelList,
+)
+from lvi.errors import ErrorEnvelope, LviError
+from lvi.worker import Deadline, DeadlineDep, create_worker_app
+from services.llava.service import ChatService, LocalChat, StreamHandle, UpstreamChat
+from services.llava.settings import LlavaSettings
+
+log = logging.getLogger("lvi.llava")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 502, 503, 504)
+}
+
+TRUNCATION_DOC = {
+    TRUNCATED_HEADER: {
+        "description": "How many of the oldest turns were dropped to fit the model's context.",
+        "schema": {"type": "integer"},
+    }
+}
+
+# One server-sent event of a streamed reply: ``data`` is a ChatCompletionChunk as JSON, an
+# error envelope as JSON, or the final ``[DONE]``.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+    "required": ["data"],
+}
+
+
+def get_chat(request: Request) -> ChatService:
+    chat: ChatService = request.app.state.chat
+    return chat
+
+
+async def sse_events(handle: StreamHandle) -> AsyncIterator[dict[str, str]]:
+    """SSE in OpenAI's format: one ``data:`` JSON chunk per delta, then ``data: [DONE]``.
+
+    An error after the stream has started cannot change the status any more; it is sent as
+    a ``data:`` error envelope (what OpenAI clients expect) and the stream ends.
+    """
+    try:
+        async for data in handle.data:
+            yield {"data": data}
+        yield {"data": "[DONE]"}
+    except LviError as e:
+        log.warning("stream ended with an error: %s", e.message)
+        yield {"data": json.dumps(e.envelope())}
+    finally:
+        # Shielded: on a client disconnect this runs inside a cancelled scope, and closing is
+        # what stops the generation and frees the slot.
+        with anyio.CancelScope(shield=True):
+            await handle.close()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["llava"], responses=ERRORS)
+
+    @router.get("/v1/models", response_model=ModelList, summary="The model this worker serves.")
+    async def models(request: Request) -> ModelList:
+        return get_chat(request).models()
+
+    @router.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletionResponse,
+        summary="OpenAI-compatible chat about images (SSE with stream=true).",
+        responses={
+            200: {
+                "headers": TRUNCATION_DOC,
+                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+            }
+        },
+    )
+    async def chat_completions(
+        req: ChatCompletionRequest, request: Request, deadline: Deadline = DeadlineDep
+    ) -> Response:
+        svc = get_chat(request)
+        chat = svc.parse(req)
+        if chat.stream:
+            handle = await svc.stream(chat, deadline)
+            return EventSourceResponse(sse_events(handle), headers=handle.headers, ping=15)
+        body, headers = await svc.complete(chat, deadline)
+        return JSONResponse(body, headers=headers)
+
+    return router
+
+
+def build_backend(settings: LlavaSettings) -> Any:
+    """The backend ``LLAVA_BACKEND`` names (nothing heavy is imported here)."""
+    name = settings.backend or "transformers"
+    if name == "transformers":
+        from services.llava.backend import LlavaBackend
+
+        return LlavaBackend(settings)
+    if name == "openai":
+        from services.llava.upstream import OpenAIUpstream
+
+        return OpenAIUpstream(settings)
+    raise ValueError(f"LLAVA_BACKEND must be 'transformers' or 'openai', not {name!r}")
+
+
+def create_app(settings: LlavaSettings | None = None, backend: Any | None = None) -> FastAPI:
+    """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
+    settings = settings or LlavaSettings()
+    backend = backend or build_backend(settings)
+    app = create_worker_app(
+        "llava",
+        settings,
+        backend,
+        build_router(),
+        description="Visual chat (LLaVA family), OpenAI-compatible, streaming, multi-turn.",
+    )
+    from services.llava.upstream import OpenAIUpstream
+
+    runtime = app.state.runtime
+    app.state.chat = (
+        UpstreamChat(runtime, backend)
+        if isinstance(backend, OpenAIUpstream)
+        else LocalChat(runtime, backend)
+    )
+    return app
