@@ -1,7 +1,11 @@
 """The ``lvi`` command: run one component, the whole stack, or manage models.
 
 lvi worker <llava|seem|gligen|inpaint> [--host H] [--port P]
+lvi gateway [--host H] [--port P]
+lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
+lvi models pull [--profile P] [--only WORKER ...] [--check]
+lvi up [--profile P] [--host H] [--port-offset N]
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import Any
 
 # worker name -> (app module with create_app, settings class "module:Class")
 WORKERS: dict[str, tuple[str, str]] = {
+    "llava": ("services.llava.app", "services.llava.settings:LlavaSettings"),
     "inpaint": ("services.inpaint.app", "services.inpaint.settings:InpaintSettings"),
+    "seem": ("services.seem.app", "services.seem.settings:SeemSettings"),
+    "gligen": ("services.gligen.app", "services.gligen.settings:GligenSettings"),
 }
 
 
@@ -73,6 +80,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return serve(app, settings.host, settings.port, settings.log_level)
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from lvi.logs import configure_logging
+
+    settings_cls = _load("gateway.settings:GatewaySettings")
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    settings = settings_cls(**overrides)
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    create_app = importlib.import_module("gateway.app").create_app
+    return serve(create_app(settings), settings.host, settings.port, settings.log_level)
+
+
+def cmd_frontend(args: argparse.Namespace) -> int:
+    from frontend.app import main as frontend_main
+
+    return frontend_main(host=args.host, port=args.port)
+
+
 def cmd_build_tiny(args: argparse.Namespace) -> int:
     from lvi import tiny
     from lvi.settings import default_cache_dir
@@ -82,6 +110,27 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
     for name, path in built.items():
         print(f"{name}\t{path}")
     return 0
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from lvi.models import pull
+    from lvi.settings import default_profile
+
+    return pull(args.profile or default_profile(), args.only or None, check_only=args.check)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from lvi.launcher import UpOptions, up
+
+    options = UpOptions(
+        profile=args.profile,
+        host=args.host,
+        port_offset=args.port_offset,
+        timeout=args.timeout,
+        grace=args.grace,
+        only=args.only or None,
+    )
+    return up(options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,12 +146,49 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--profile", choices=["tiny", "cpu", "gpu"])
     w.set_defaults(func=cmd_worker)
 
+    g = sub.add_parser("gateway", help="run the gateway (the public API)")
+    g.add_argument("--host")
+    g.add_argument("--port", type=int)
+    g.set_defaults(func=cmd_gateway)
+
+    f = sub.add_parser("frontend", help="run the Gradio UI (talks only to the gateway)")
+    f.add_argument("--host")
+    f.add_argument("--port", type=int)
+    f.set_defaults(func=cmd_frontend)
+
     m = sub.add_parser("models", help="build or download models")
     msub = m.add_subparsers(dest="models_command", required=True)
     bt = msub.add_parser("build-tiny", help="build the tiny random-weight models")
     bt.add_argument("dir", nargs="?", help="target folder (default: $LVI_CACHE_DIR/tiny)")
     bt.add_argument("--only", action="append", help="build only this model (repeatable)")
     bt.set_defaults(func=cmd_build_tiny)
+    mp = msub.add_parser(
+        "pull",
+        help="download the profile's weights into the Hugging Face cache (then run offline)",
+    )
+    mp.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
+    mp.add_argument("--only", action="append", choices=sorted(WORKERS), help="one worker")
+    mp.add_argument(
+        "--check", action="store_true", help="only report what is missing (no network); exit 1"
+    )
+    mp.set_defaults(func=cmd_models_pull)
+
+    u = sub.add_parser("up", help="run the whole stack locally (Redis, workers, gateway, UI)")
+    u.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
+    u.add_argument(
+        "--host", default="127.0.0.1", help="where the gateway and UI listen (workers: loopback)"
+    )
+    u.add_argument(
+        "--port-offset", type=int, default=0, help="add this to every default port (8000 -> 8100)"
+    )
+    u.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds each component may take to be ready"
+    )
+    u.add_argument(
+        "--grace", type=float, default=15.0, help="seconds to wait for a clean stop before SIGKILL"
+    )
+    u.add_argument("--only", action="append", help="run only this component (repeatable)")
+    u.set_defaults(func=cmd_up)
     return parser
 
 
