@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lvi.errors import (
     BadRequest,
     DeadlineExceeded,
+    LviError,
     PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
@@ -57,6 +58,15 @@ log = logging.getLogger("lvi.worker")
 T = TypeVar("T")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+DISCONNECT_POLL_S = 0.25
+
+
+class ClientDisconnected(LviError):
+    """The client hung up before the answer; nobody reads this response (nginx's 499)."""
+
+    status, type, code = 499, "client_closed_request", "client_disconnected"
 
 
 class Cancelled(Exception):
@@ -260,16 +270,42 @@ class WorkerRuntime:
                 msg += f" {self.error}"
             raise ServiceUnavailable(msg, code="not_ready", headers={"Retry-After": "5"})
 
-    async def run(self, fn: Callable[..., T], *args: Any, deadline: Deadline) -> T:
-        """Run ``fn(*args, job)`` in the pool under admission control and the deadline."""
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        deadline: Deadline,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> T:
+        """Run ``fn(*args, job)`` in the pool under admission control and the deadline.
+
+        With ``disconnected`` (e.g. ``request.is_disconnected``) the wait is polled, so a
+        client that hangs up on a plain (non-streaming) request cancels its job too, instead
+        of holding the accelerator until the deadline.
+        """
         self.require_ready()
         job = Job(deadline.at)
         await self.admission.acquire(deadline)
         future = self._submit(fn, args, job)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(future), timeout=max(0.0, deadline.remaining())
-            )
+            if disconnected is None:
+                return await asyncio.wait_for(
+                    asyncio.shield(future), timeout=max(0.0, deadline.remaining())
+                )
+            while True:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise TimeoutError
+                try:
+                    return await asyncio.wait_for(
+                        asyncio.shield(future), timeout=min(remaining, DISCONNECT_POLL_S)
+                    )
+                except TimeoutError:
+                    if deadline.remaining() <= 0:
+                        raise
+                    if await disconnected():
+                        job.cancel_event.set()
+                        raise ClientDisconnected("The client closed the connection.") from None
         except TimeoutError:
             job.cancel_event.set()
             raise DeadlineExceeded(
@@ -362,6 +398,13 @@ class WorkerRuntime:
         }
 
 
+class RequestMetrics(Protocol):
+    """What :class:`RequestContextMiddleware` needs of a metrics object (workers' and the
+    gateway's both have it)."""
+
+    request_seconds: Histogram
+
+
 class RequestContextMiddleware:
     """Pure ASGI middleware: request id in/out, body-size limit, latency metric, access log.
 
@@ -369,7 +412,7 @@ class RequestContextMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, metrics: WorkerMetrics | None, max_body_bytes: int, logger_name: str
+        self, app: ASGIApp, metrics: RequestMetrics | None, max_body_bytes: int, logger_name: str
     ) -> None:
         self.app = app
         self.metrics = metrics

@@ -121,7 +121,9 @@ def build_router() -> APIRouter:
     ) -> Any:
         if wants_stream(request):
             return await open_stream(rt, req, deadline)
-        return await rt.run(rt.backend.generate, req, deadline=deadline)
+        return await rt.run(
+            rt.backend.generate, req, deadline=deadline, disconnected=request.is_disconnected
+        )
 
     return router
 

@@ -97,7 +97,7 @@ def build_router() -> APIRouter:
         if chat.stream:
             handle = await svc.stream(chat, deadline)
             return EventSourceResponse(sse_events(handle), headers=handle.headers, ping=15)
-        body, headers = await svc.complete(chat, deadline)
+        body, headers = await svc.complete(chat, deadline, request.is_disconnected)
         return JSONResponse(body, headers=headers)
 
     return router

@@ -54,7 +54,10 @@ class ChatService(Protocol):
     def parse(self, req: ChatCompletionRequest) -> ParsedChat: ...
 
     async def complete(
-        self, chat: ParsedChat, deadline: Deadline
+        self,
+        chat: ParsedChat,
+        deadline: Deadline,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]: ...
 
     async def stream(self, chat: ParsedChat, deadline: Deadline) -> StreamHandle: ...
@@ -81,9 +84,14 @@ class LocalChat:
         return self.backend.parse(req)
 
     async def complete(
-        self, chat: ParsedChat, deadline: Deadline
+        self,
+        chat: ParsedChat,
+        deadline: Deadline,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        result: ChatResult = await self.rt.run(self.backend.generate, chat, deadline=deadline)
+        result: ChatResult = await self.rt.run(
+            self.backend.generate, chat, deadline=deadline, disconnected=disconnected
+        )
         body = ChatCompletionResponse(
             model=self.backend.model_id,
             choices=[
@@ -160,7 +168,10 @@ class UpstreamChat:
         return payload
 
     async def complete(
-        self, chat: ParsedChat, deadline: Deadline
+        self,
+        chat: ParsedChat,
+        deadline: Deadline,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         self.rt.require_ready()
         await self.rt.admission.acquire(deadline)

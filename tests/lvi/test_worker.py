@@ -15,7 +15,14 @@ import pytest
 
 from lvi.errors import DeadlineExceeded, RateLimited, ServiceUnavailable
 from lvi.settings import WorkerSettings
-from lvi.worker import Cancelled, Deadline, Job, WorkerMetrics, WorkerRuntime
+from lvi.worker import (
+    Cancelled,
+    ClientDisconnected,
+    Deadline,
+    Job,
+    WorkerMetrics,
+    WorkerRuntime,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +135,27 @@ async def test_closing_a_stream_cancels_the_job() -> None:
         await asyncio.sleep(0.01)
     assert rt.admission.inflight == 0
     assert backend.cancelled_runs == 1
+
+
+async def test_a_client_that_hangs_up_cancels_a_plain_request() -> None:
+    rt, backend = await make_runtime()
+    gone = {"after": 0}
+
+    async def disconnected() -> bool:
+        gone["after"] += 1
+        return gone["after"] >= 2  # the second poll finds the client gone
+
+    with pytest.raises(ClientDisconnected):
+        await rt.run(backend.work, 100_000, deadline=Deadline.after(30), disconnected=disconnected)
+    t0 = time.monotonic()
+    while rt.admission.inflight and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.01)
+    assert rt.admission.inflight == 0 and backend.cancelled_runs == 1
+    # A client that stays gets its answer.
+    assert (
+        await rt.run(backend.work, 2, deadline=Deadline.after(5), disconnected=lambda: _no()) == 2
+    )
+
+
+async def _no() -> bool:
+    return False
