@@ -111,7 +111,7 @@ class EncodedImage:
                 orientation = 1
                 if fmt in ("JPEG", "WEBP", "PNG"):
                     try:
-                        orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+                        orientation = _header_orientation(img, fmt)
                     except Exception:  # a broken EXIF block must not reject the image
                         orientation = 1
         except Image.DecompressionBombError as e:
@@ -182,6 +182,23 @@ class EncodedImage:
 
     def to_data_uri(self) -> str:
         return f"data:{self.mime_type};base64,{self.to_base64()}"
+
+
+def _header_orientation(img: Image.Image, fmt: str) -> int:
+    """EXIF orientation from the header, without decoding pixels.
+
+    Pillow's ``PngImageFile.getexif()`` decodes the whole image to look for an eXIf chunk
+    after the pixel data (140 ms for a 2048x2048 PNG), so for PNG only an eXIf chunk before
+    the pixels is read, which is where writers put it.
+    """
+    if fmt == "PNG":
+        raw = img.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+    return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
 
 
 def _flatten_on_white(img: Image.Image) -> Image.Image:

@@ -1,0 +1,112 @@
+"""Liveness, readiness (Redis and every worker), service info and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from lvi.contracts.gateway import Readiness, ServiceInfo, WorkerStatus
+
+from ..orchestrator import Orchestrator
+from .common import ERRORS, OrchestratorDep, PrincipalDep
+
+VERSION = "1.0.0"
+
+
+async def worker_statuses(orch: Orchestrator) -> list[WorkerStatus]:
+    """Probe every worker at once (short timeout, breaker untouched)."""
+    timeout = orch.settings.probe_timeout_s
+    names = list(orch.clients.workers)
+    results = await asyncio.gather(*(orch.clients[n].probe(timeout) for n in names))
+    out = []
+    for name, (state, info, error) in zip(names, results, strict=True):
+        w = orch.clients[name]
+        out.append(
+            WorkerStatus(
+                name=name, skill=w.skill, url=w.base_url, state=state, info=info, error=error
+            )
+        )
+    return out
+
+
+class InfoCache:
+    """``/v1/info`` is polled by every UI; cache the probes for a few seconds."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self.at = 0.0
+        self.value: list[WorkerStatus] | None = None
+        self.lock = asyncio.Lock()
+
+    async def get(self, orch: Orchestrator) -> list[WorkerStatus]:
+        async with self.lock:
+            if self.value is None or time.monotonic() - self.at > self.ttl:
+                self.value = await worker_statuses(orch)
+                self.at = time.monotonic()
+            return self.value
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["service"])
+    cache = InfoCache()
+
+    @router.get("/healthz", summary="The gateway process is up.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "live"}
+
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="Ready when Redis answers; lists every worker's state.",
+        responses={503: {"description": "Redis is unreachable"}},
+    )
+    async def readyz(orch: Orchestrator = OrchestratorDep) -> JSONResponse:
+        redis_ok, workers = await asyncio.gather(orch.store.ping(), worker_statuses(orch))
+        body = Readiness(
+            status="ready" if redis_ok else "not_ready",
+            redis="ok" if redis_ok else "unreachable",
+            workers=workers,
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if redis_ok else 503)
+
+    @router.get(
+        "/v1/info",
+        response_model=ServiceInfo,
+        summary="Limits and every worker's /v1/info (random_weights: the tiny profile).",
+        responses=ERRORS,
+    )
+    async def info(who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep) -> ServiceInfo:
+        workers = await cache.get(orch)
+        profiles: dict[str, str] = {
+            w.name: str(w.info.get("profile")) for w in workers if w.info and w.info.get("profile")
+        }
+        s = orch.settings
+        limits: dict[str, Any] = {
+            "max_body_bytes": s.max_body_bytes,
+            "max_image_bytes": s.max_image_bytes,
+            "max_image_pixels": s.max_image_pixels,
+            "max_versions": s.max_versions,
+            "max_session_bytes": s.max_session_bytes,
+            "session_ttl_s": s.session_ttl_s,
+            "rate_limit_per_minute": s.rate_limit_per_minute,
+        }
+        return ServiceInfo(
+            version=VERSION,
+            random_weights=any(p == "tiny" for p in profiles.values()),
+            profiles=profiles,
+            limits=limits,
+            workers=workers,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics.")
+    async def metrics(request: Request) -> Response:
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return router

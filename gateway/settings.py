@@ -1,0 +1,87 @@
+"""Settings of the gateway (env prefix ``GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from lvi.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from lvi.settings import ComponentSettings
+
+WORKER_NAMES = ("llava", "seem", "gligen", "inpaint")
+
+
+class GatewaySettings(ComponentSettings):
+    """Everything the gateway reads from the environment; ``.env.example`` documents each."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    port: int = 8000
+
+    # -- Redis ------------------------------------------------------------------------------
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL."
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description="Treat redis_url as a Redis Cluster node (redis.asyncio.RedisCluster).",
+    )
+    redis_timeout_s: float = Field(
+        default=5.0, gt=0, description="Socket timeout of one Redis command."
+    )
+
+    # -- auth and limits ----------------------------------------------------------------------
+    api_keys: str = Field(default="", description="Comma-separated principal:key pairs.")
+    allow_anonymous: bool = Field(
+        default=False,
+        description="Accept requests without a key as principal 'anonymous' (dev only).",
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="Per principal; 0 disables.")
+    rate_limit_burst: int = Field(default=120, ge=1, description="Requests allowed at once.")
+    max_body_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1024)
+    max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=64 * 64)
+
+    # -- sessions ---------------------------------------------------------------------------
+    session_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Refreshed on every write."
+    )
+    max_versions: int = Field(default=200, ge=1, description="Versions per session.")
+    max_session_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, description="Image+mask bytes."
+    )
+    max_messages: int = Field(default=1000, ge=2, description="Chat messages kept per session.")
+    chat_history_messages: int = Field(
+        default=20, ge=0, description="Earlier messages sent to the model with each turn."
+    )
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+
+    # -- workers ----------------------------------------------------------------------------
+    llava_url: str = "http://127.0.0.1:8101"
+    seem_url: str = "http://127.0.0.1:8102"
+    gligen_url: str = "http://127.0.0.1:8103"
+    inpaint_url: str = "http://127.0.0.1:8104"
+    llava_timeout_s: float = Field(default=180.0, gt=0)
+    seem_timeout_s: float = Field(default=60.0, gt=0)
+    gligen_timeout_s: float = Field(default=600.0, gt=0)
+    inpaint_timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    connect_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a connection that failed before sending."
+    )
+    max_connections: int = Field(default=64, ge=1, description="Pooled connections per worker.")
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures that open a worker's circuit."
+    )
+    breaker_reset_s: float = Field(
+        default=10.0, gt=0, description="Open time before one trial call."
+    )
+    probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="Timeout of /readyz and /v1/info probes."
+    )
+
+    def worker_url(self, name: str) -> str:
+        return str(getattr(self, f"{name}_url")).rstrip("/")
+
+    def worker_timeout(self, name: str) -> float:
+        return float(getattr(self, f"{name}_timeout_s"))

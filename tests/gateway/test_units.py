@@ -1,0 +1,97 @@
+"""Small pieces of the gateway that need no server: the circuit breaker, the SSE decoder,
+box normalisation, If-Match parsing, API keys, and the session key layout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis.crc import key_slot
+
+from gateway.auth import ApiKeyAuth
+from gateway.clients import CircuitBreaker
+from gateway.orchestrator import normalise_box, parse_if_match
+from gateway.sessions import SessionKeys
+from lvi.client import ConflictError, ServiceUnavailableError, SSEDecoder, error_from_envelope
+from lvi.errors import BadRequest, Unauthorized, Unprocessable
+
+
+def test_circuit_breaker_opens_half_opens_and_closes() -> None:
+    b = CircuitBreaker(failures=2, reset_s=0.05)
+    assert b.allow() and b.state == "closed"
+    b.failure()
+    assert b.state == "closed"
+    b.failure()
+    assert b.state == "open" and not b.allow() and b.retry_after() > 0
+    time.sleep(0.06)
+    assert b.state == "half_open"
+    assert b.allow() and not b.allow()  # one trial at a time
+    b.failure()  # the trial failed: open again
+    assert b.state == "open"
+    time.sleep(0.06)
+    assert b.allow()
+    b.success()
+    assert b.state == "closed" and b.allow()
+
+
+def test_sse_decoder() -> None:
+    d = SSEDecoder()
+    lines = [
+        ": ping",
+        "event: progress",
+        'data: {"step": 1,',
+        'data: "total": 2}',
+        "",
+        "data: x",
+        "",
+    ]
+    events = [ev for line in lines for ev in d.feed(line)]
+    assert [(e.event, e.data) for e in events] == [
+        ("progress", '{"step": 1,\n"total": 2}'),
+        ("message", "x"),
+    ]
+
+
+def test_error_from_envelope_picks_the_class() -> None:
+    body = '{"error": {"type": "conflict_error", "message": "moved", "code": "head_moved", "param": "If-Match"}}'
+    e = error_from_envelope(409, body, {"X-Request-ID": "r1"})
+    assert isinstance(e, ConflictError) and e.code == "head_moved" and e.request_id == "r1"
+    streamed = error_from_envelope(
+        None, '{"error": {"type": "service_unavailable", "message": "x", "code": "c"}}'
+    )
+    assert isinstance(streamed, ServiceUnavailableError) and streamed.status == 503
+
+
+def test_normalise_box() -> None:
+    norm, px = normalise_box([150, 80, -10, 20], 100, 100, param="boxes.0")
+    assert norm == [0.0, 0.2, 1.0, 0.8] and px == [0, 20, 100, 80]
+    with pytest.raises(Unprocessable):
+        normalise_box([200, 200, 300, 300], 100, 100, param="boxes.0")
+
+
+def test_parse_if_match() -> None:
+    assert parse_if_match(None) == "*" and parse_if_match("*") == "*"
+    assert (
+        parse_if_match('"3"') == 3 and parse_if_match('W/"4"') == 4 and parse_if_match("0") is None
+    )
+    with pytest.raises(BadRequest):
+        parse_if_match("abc")
+
+
+def test_api_keys() -> None:
+    auth = ApiKeyAuth.from_string("alice:k1, alice:k2 ,bob:k3")
+    assert auth.authenticate("Bearer k1") == "alice" == auth.authenticate("bearer k2")
+    assert auth.authenticate("Bearer k3") == "bob"
+    for bad in (None, "", "Bearer", "Bearer k4", "Token k1"):
+        with pytest.raises(Unauthorized):
+            auth.authenticate(bad)
+    assert ApiKeyAuth([], allow_anonymous=True).authenticate(None) == "anonymous"
+    with pytest.raises(ValueError):
+        ApiKeyAuth.from_string("no-colon")
+
+
+def test_every_key_of_a_session_is_in_one_cluster_slot() -> None:
+    k = SessionKeys("abc123")
+    keys = [*k.all(k.idem("deadbeef")), k.idem("other")]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    assert all(key.startswith("lvi:{abc123}:") for key in keys)
