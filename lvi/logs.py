@@ -53,3 +53,6 @@ def configure_logging(component: str, level: str = "info", json_logs: bool = Tru
     # Our middleware logs each request with its id and latency; uvicorn's access log would
     # duplicate it without the id.
     logging.getLogger("uvicorn.access").setLevel("WARNING")
+    # httpx logs every request at INFO (readiness probes included); our middleware already
+    # logs each request with its id, so only its warnings are worth a line.
+    logging.getLogger("httpx").setLevel("WARNING")
