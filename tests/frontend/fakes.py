@@ -1,0 +1,269 @@
+"""An in-memory stand-in for the gateway SDK (``AsyncLviClient``'s methods the UI uses).
+
+Used by the fast tests of the handlers and the app wiring; the browser tests run the real
+gateway and workers instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lvi.client import ConflictError, NotFoundError, ServiceUnavailableError
+from lvi.contracts.gateway import (
+    ChatDelta,
+    ChatReply,
+    MaskInfo,
+    Message,
+    ProgressEvent,
+    ServiceInfo,
+    Session,
+    Version,
+)
+
+
+def png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class _Session:
+    id: str
+    versions: list[Version] = field(default_factory=list)
+    images: dict[int, bytes] = field(default_factory=dict)
+    head: int | None = None
+    redo: list[int] = field(default_factory=list)
+    masks: dict[str, tuple[MaskInfo, bytes]] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+
+
+class FakeGateway:
+    """Enough of the gateway for the UI: versions with undo/redo, box/point segmentation,
+    remove (fills grey), generate (noise), chat (echo, streamed). ``calls`` logs each call;
+    ``down`` names skills that answer 503, like a stopped worker."""
+
+    def __init__(self, random_weights: bool = True) -> None:
+        self.sessions: dict[str, _Session] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.down: set[str] = set()
+        self.random_weights = random_weights
+
+    def _s(self, sid: str) -> _Session:
+        if sid not in self.sessions:
+            raise NotFoundError("Session not found.", status=404)
+        return self.sessions[sid]
+
+    def _check(self, skill: str) -> None:
+        if skill in self.down:
+            raise ServiceUnavailableError(f"The {skill} worker is unavailable.", param=skill)
+
+    def _commit(self, s: _Session, data: bytes, op: str, seed: int | None = None) -> Version:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+        vid = len(s.versions) + 1
+        v = Version(
+            id=vid,
+            parent=s.head,
+            operation=op,
+            seed=seed,
+            image_hash=hashlib.sha256(data).hexdigest(),
+            content_type="image/png",
+            bytes=len(data),
+            width=w,
+            height=h,
+            created_at=time.time(),
+            image_url=f"/v1/sessions/{s.id}/images/{vid}",
+        )
+        s.versions.append(v)
+        s.images[vid] = data
+        s.head, s.redo = vid, []
+        return v
+
+    def _head_array(self, s: _Session) -> np.ndarray:
+        assert s.head is not None
+        return np.asarray(Image.open(io.BytesIO(s.images[s.head])).convert("RGB")).copy()
+
+    # API
+    async def info(self) -> ServiceInfo:
+        return ServiceInfo(
+            version="test",
+            random_weights=self.random_weights,
+            profiles={"llava": "tiny"},
+            limits={},
+            workers=[],
+        )
+
+    async def create_session(self, title: str | None = None, **_: Any) -> Session:
+        sid = uuid.uuid4().hex
+        self.sessions[sid] = _Session(sid)
+        self.calls.append(("create_session", {}))
+        return await self.get_session(sid)
+
+    async def get_session(self, session_id: str) -> Session:
+        s = self._s(session_id)
+        now = time.time()
+        return Session(
+            id=s.id,
+            created_at=now,
+            updated_at=now,
+            head=s.head,
+            can_undo=bool(s.head and s.head > 1 and s.versions[s.head - 1].parent),
+            can_redo=bool(s.redo),
+            bytes=sum(len(b) for b in s.images.values()),
+            versions=list(s.versions),
+            masks=[m for m, _ in s.masks.values()],
+            messages=list(s.messages),
+        )
+
+    async def upload_image(self, session_id: str, image: bytes | str | Path, **_: Any) -> Version:
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        self.calls.append(("upload_image", {}))
+        arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        return self._commit(self._s(session_id), png(arr), "upload")
+
+    async def get_image(self, session_id: str, version: int | str = "head") -> bytes:
+        s = self._s(session_id)
+        vid = s.head if version == "head" else int(version)
+        return s.images[vid]  # type: ignore[index]
+
+    async def get_mask(self, session_id: str, mask_id: str) -> bytes:
+        return self._s(session_id).masks[mask_id][1]
+
+    async def undo(self, session_id: str, **_: Any) -> Version:
+        s = self._s(session_id)
+        head = s.versions[s.head - 1] if s.head else None
+        if head is None or head.parent is None:
+            raise ConflictError("Nothing to undo.", status=409)
+        s.redo.append(head.id)
+        s.head = head.parent
+        return s.versions[s.head - 1]
+
+    async def redo(self, session_id: str, **_: Any) -> Version:
+        s = self._s(session_id)
+        if not s.redo:
+            raise ConflictError("Nothing to redo.", status=409)
+        s.head = s.redo.pop()
+        return s.versions[s.head - 1]
+
+    async def checkout(self, session_id: str, version: int, **_: Any) -> Version:
+        s = self._s(session_id)
+        s.head, s.redo = version, []
+        return s.versions[version - 1]
+
+    async def segment(self, session_id: str, **kw: Any) -> MaskInfo:
+        self._check("seem")
+        self.calls.append(("segment", kw))
+        s = self._s(session_id)
+        h, w = self._head_array(s).shape[:2]
+        mask = np.zeros((h, w), np.uint8)
+        for x0, y0, x1, y1 in kw.get("boxes") or []:
+            mask[int(y0) : int(y1), int(x0) : int(x1)] = 255
+        for (x, y), lab in zip(kw.get("points") or [], kw.get("labels") or [], strict=False):
+            if lab:
+                mask[max(0, int(y) - 20) : int(y) + 20, max(0, int(x) - 20) : int(x) + 20] = 255
+        if kw.get("stroke"):
+            stroke = np.asarray(Image.open(io.BytesIO(base64.b64decode(kw["stroke"]))))
+            mask[stroke > 0] = 255
+        if kw.get("text") and not mask.any():
+            mask[h // 4 : h // 2, w // 4 : w // 2] = 255
+        ys, xs = np.nonzero(mask)
+        bbox = (
+            [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+            if len(xs)
+            else None
+        )
+        info = MaskInfo(
+            mask_id=uuid.uuid4().hex[:12],
+            version=s.head,
+            source="segment",
+            width=w,
+            height=h,
+            bbox=bbox,
+            area=int((mask > 0).sum()),
+            score=0.9,
+            label=kw.get("text") or None,
+            created_at=time.time(),
+            url="",
+        )
+        s.masks[info.mask_id] = (info, png(mask))
+        return info
+
+    async def _progress(self, on_progress: Any, stage: str, total: int = 3) -> None:
+        for step in range(1, total + 1):
+            if on_progress is not None:
+                on_progress(ProgressEvent(stage=stage, step=step, total=total))
+            await asyncio.sleep(0)
+
+    async def remove(self, session_id: str, mask_id: str, **kw: Any) -> Version:
+        self._check("inpaint")
+        self.calls.append(("remove", {"mask_id": mask_id, **kw}))
+        s = self._s(session_id)
+        arr = self._head_array(s)
+        mask = np.asarray(Image.open(io.BytesIO(s.masks[mask_id][1]))) > 0
+        arr[mask] = 128
+        await self._progress(kw.get("on_progress"), "inpaint", 1)
+        return self._commit(s, png(arr), "remove")
+
+    async def move(self, session_id: str, mask_id: str, dx: int, dy: int, **kw: Any) -> Version:
+        self._check("inpaint")
+        self.calls.append(("move", {"mask_id": mask_id, "dx": dx, "dy": dy, **kw}))
+        s = self._s(session_id)
+        arr = np.roll(self._head_array(s), (dy, dx), axis=(0, 1))
+        return self._commit(s, png(arr), "move")
+
+    async def replace(self, session_id: str, mask_id: str, phrase: str, **kw: Any) -> Version:
+        self._check("gligen")
+        self.calls.append(("replace", {"mask_id": mask_id, "phrase": phrase, **kw}))
+        s = self._s(session_id)
+        arr = self._head_array(s)
+        return self._commit(s, png(255 - arr), "replace", kw.get("seed"))
+
+    async def inpaint(
+        self, session_id: str, boxes: Sequence[Sequence[float]], phrases: Sequence[str], **kw: Any
+    ) -> Version:
+        self._check("gligen")
+        self.calls.append(("inpaint", {"boxes": boxes, "phrases": phrases, **kw}))
+        s = self._s(session_id)
+        arr = self._head_array(s)
+        for x0, y0, x1, y1 in boxes:
+            arr[int(y0) : int(y1), int(x0) : int(x1)] = (0, 200, 0)
+        await self._progress(kw.get("on_progress"), "generate")
+        return self._commit(s, png(arr), "inpaint", kw.get("seed") or 7)
+
+    async def generate(self, session_id: str, prompt: str, **kw: Any) -> Version:
+        self._check("gligen")
+        self.calls.append(("generate", {"prompt": prompt, **kw}))
+        s = self._s(session_id)
+        rng = np.random.default_rng(kw.get("seed") or 0)
+        arr = rng.integers(0, 255, (kw.get("height", 512), kw.get("width", 512), 3), np.uint8)
+        await self._progress(kw.get("on_progress"), "generate")
+        return self._commit(s, png(arr), "generate", kw.get("seed") or 11)
+
+    async def chat_stream(
+        self, session_id: str, message: str, **kw: Any
+    ) -> AsyncIterator[ChatDelta | ChatReply]:
+        self._check("llava")
+        self.calls.append(("chat", {"message": message, **kw}))
+        s = self._s(session_id)
+        now = time.time()
+        text = f"You said: {message}"
+        for word in text.split(" "):
+            yield ChatDelta(content=word + " ")
+            await asyncio.sleep(0)
+        user = Message(role="user", content=message, version=s.head, created_at=now)
+        reply = Message(role="assistant", content=text + " ", version=s.head, created_at=now)
+        s.messages += [user, reply]
+        yield ChatReply(reply=reply, user=user)
