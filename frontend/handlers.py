@@ -858,15 +858,8 @@ class Controller:
         yield [*history, {"role": "assistant", "content": reply}]
 
     async def clear_chat(self, state: UiState) -> ChatHistory:
-        """Forget the conversation. Uses the gateway's ``clear_messages`` when the SDK has it;
-        otherwise only the view is cleared (the model may still see recent turns)."""
-        clear = getattr(self.client, "clear_messages", None)
-        if clear is not None and state.session_id:
+        """Forget the conversation in the gateway too (images and versions stay)."""
+        if state.session_id:
             with user_errors():
-                await clear(state.session_id)
-        elif state.session_id:
-            gr.Info(
-                "Cleared from view. The gateway keeps the conversation of this session; "
-                "use 'New session' to start one afresh."
-            )
+                await self.client.clear_messages(state.session_id)
         return []

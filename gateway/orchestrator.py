@@ -254,6 +254,10 @@ class Orchestrator:
     async def delete_session(self, principal: str, sid: str) -> None:
         await self.store.delete(sid, principal)
 
+    async def clear_messages(self, principal: str, sid: str) -> None:
+        """Start the conversation over (the UI's "Clear chat"); images are untouched."""
+        await self.store.clear_messages(sid, principal)
+
     async def image(self, principal: str, sid: str, ref: str) -> tuple[VersionRecord, bytes]:
         """The bytes of version ``ref`` (a number or ``head``)."""
         meta = await self.store.meta(sid, principal)

@@ -182,6 +182,18 @@ return {'ok', ''}
 """
 )
 
+_CLEAR_MESSAGES = (
+    _PRELUDE
+    + """
+-- ARGV: owner, now, ttl
+if not owned(ARGV[1]) then return {'gone', ''} end
+redis.call('DEL', KEYS[7])
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+touch(tonumber(ARGV[3]))
+return {'ok', ''}
+"""
+)
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -371,6 +383,7 @@ class SessionStore:
         self._add_mask = redis.register_script(_ADD_MASK)
         self._append = redis.register_script(_APPEND_MESSAGES)
         self._delete = redis.register_script(_DELETE)
+        self._clear_messages = redis.register_script(_CLEAR_MESSAGES)
         self._release = redis.register_script(_RELEASE)
 
     @classmethod
@@ -688,6 +701,15 @@ class SessionStore:
                     self.settings.idempotency_ttl_s * 1000,
                     *[m.model_dump_json() for m in messages],
                 ],
+            )
+        self._raise_for(_s(status), _s(value), sid)
+
+    async def clear_messages(self, sid: str, owner: str) -> None:
+        """Forget the conversation; versions and masks stay."""
+        with self.guard():
+            status, value = await self._clear_messages(
+                keys=self.keys(sid).all(),
+                args=[owner, repr(time.time()), self.settings.session_ttl_s],
             )
         self._raise_for(_s(status), _s(value), sid)
 

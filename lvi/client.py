@@ -352,6 +352,10 @@ class _Calls:
         return _Call("DELETE", f"/v1/sessions/{sid}", _nothing)
 
     @staticmethod
+    def clear_messages(sid: str) -> _Call[None]:
+        return _Call("DELETE", f"/v1/sessions/{sid}/messages", _nothing)
+
+    @staticmethod
     def upload_image(
         sid: str,
         image: ImageInput,
@@ -579,6 +583,10 @@ class LviClient:
 
     def delete_session(self, session_id: str) -> None:
         self._send(_Calls.delete_session(session_id))
+
+    def clear_messages(self, session_id: str) -> None:
+        """Forget the session's chat history; versions and masks stay."""
+        self._send(_Calls.clear_messages(session_id))
 
     def upload_image(
         self,
@@ -862,6 +870,10 @@ class AsyncLviClient:
 
     async def delete_session(self, session_id: str) -> None:
         await self._send(_Calls.delete_session(session_id))
+
+    async def clear_messages(self, session_id: str) -> None:
+        """Forget the session's chat history; versions and masks stay."""
+        await self._send(_Calls.clear_messages(session_id))
 
     async def upload_image(
         self,

@@ -87,6 +87,15 @@ def build_router() -> APIRouter:
         await orch.delete_session(who, session_id(sid))
         return Response(status_code=204)
 
+    @router.delete(
+        "/{sid}/messages", status_code=204, summary="Forget the chat history (images stay)."
+    )
+    async def clear_messages(
+        sid: str = Path(...), who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep
+    ) -> Response:
+        await orch.clear_messages(who, session_id(sid))
+        return Response(status_code=204)
+
     @router.post(
         "/{sid}/images",
         status_code=201,

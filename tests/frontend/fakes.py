@@ -128,6 +128,10 @@ class FakeGateway:
             messages=list(s.messages),
         )
 
+    async def clear_messages(self, session_id: str) -> None:
+        self.calls.append(("clear_messages", {}))
+        self._s(session_id).messages.clear()
+
     async def upload_image(self, session_id: str, image: bytes | str | Path, **_: Any) -> Version:
         data = image if isinstance(image, bytes) else Path(image).read_bytes()
         self.calls.append(("upload_image", {}))

@@ -360,13 +360,13 @@ async def test_gateway_down_at_page_load_is_a_readable_error(tmp_path: Path) -> 
 
 
 @threaded
-async def test_clear_chat_uses_the_gateway_when_it_can(ctl: Controller, fake: FakeGateway) -> None:
+async def test_clear_chat_forgets_the_conversation_in_the_gateway(
+    ctl: Controller, fake: FakeGateway
+) -> None:
     state = await _with_image(ctl)
-    assert await ctl.clear_chat(state) == []  # view only: this gateway cannot forget
-    cleared: list[str] = []
-
-    async def clear_messages(session_id: str) -> None:
-        cleared.append(session_id)
-
-    fake.clear_messages = clear_messages  # type: ignore[attr-defined]
-    assert await ctl.clear_chat(state) == [] and cleared == [state.session_id]
+    async for _ in ctl.chat(state, "hello", [], ChatParams()):
+        pass
+    assert (await fake.get_session(state.session_id)).messages
+    assert await ctl.clear_chat(state) == []
+    assert (await fake.get_session(state.session_id)).messages == []
+    assert ("clear_messages", {}) in fake.calls

@@ -57,6 +57,7 @@ def test_sessions_are_isolated_between_principals(alice: LviClient, bob: LviClie
         lambda: bob.remove(sid, m.mask_id),
         lambda: bob.undo(sid),
         lambda: bob.delete_session(sid),
+        lambda: bob.clear_messages(sid),
     ):
         with pytest.raises(NotFoundError):
             call()

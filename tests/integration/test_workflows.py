@@ -115,11 +115,7 @@ def test_chat_keeps_history_across_an_image_change(
     require("llava", "inpaint")
     sid, v1 = _upload(alice)
     first = alice.chat(sid, "What is in the picture?", max_tokens=8, seed=1)
-    assert (
-        first.user.version == v1 and first.reply.role == "assistant" and first.note is None
-        if False
-        else True
-    )
+    assert first.user.version == v1 and first.reply.role == "assistant"
     assert first.user.note is None and first.usage and first.usage.completion_tokens > 0
 
     m = alice.upload_mask(sid, img.mask_png(img.rect_mask(W, H, (10, 10, 30, 30))))
@@ -142,6 +138,10 @@ def test_chat_keeps_history_across_an_image_change(
         ("user", v2.id),
         ("assistant", v2.id),
     ]
+    # "Clear chat" forgets the conversation and nothing else.
+    alice.clear_messages(sid)
+    after = alice.get_session(sid)
+    assert after.messages == [] and after.head == v2.id and len(after.versions) == 2
 
 
 def test_async_sdk_streams(gateway_url: str, require: Callable[..., None]) -> None:
