@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from support.procs import ProcessFactory, ServerProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("llava", "seem", "gligen", "inpaint")
@@ -91,19 +95,29 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-# pytest-playwright: Debian's Chromium, headless, never a downloaded browser.
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-        "headless": True,
-        "args": CHROMIUM_ARGS,
-    }
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, never a downloaded browser.
+
+    Module-scoped on purpose (not pytest-playwright's session-wide fixtures): Playwright's sync
+    API keeps an event loop running in the main thread while it is open, which would break
+    every async test that runs after this folder. Closing it here ends that loop.
+    """
+    from playwright.sync_api import sync_playwright
+
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if exe is None:
+        pytest.fail("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1500, "height": 1100}}
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A fresh browser context (cookies, local storage) per test."""
+    context = chromium.new_context(viewport={"width": 1500, "height": 1100})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
