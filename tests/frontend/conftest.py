@@ -54,14 +54,14 @@ class UiStack:
     def require(self, *names: str) -> None:
         for name in names:
             if name not in self.workers:
-                pytest.skip(f"the {name} worker is not in the tree (services/{name}/app.py)")
+                pytest.fail(f"the {name} worker is not in the tree (services/{name}/app.py)")
 
 
 @pytest.fixture(scope="session")
 def ui_stack(procs: ProcessFactory) -> UiStack:
     """Start the workers in parallel, then the gateway, then the frontend."""
     if not (ROOT / "gateway" / "app.py").exists():
-        pytest.skip("the gateway is not in the tree yet")
+        pytest.fail("the gateway is not in the tree")
     redis = procs.redis()
     workers = {
         name: procs.lvi("worker", name, wait=False, env={"LVI_PROFILE": "tiny"})

@@ -36,7 +36,7 @@ def _cluster_port() -> int:
 def _cluster(procs: ProcessFactory, n: int = 3) -> list[RedisProcess]:
     exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if exe is None or cli is None:
-        pytest.skip("redis-server and redis-cli are needed")
+        pytest.fail("redis-server and redis-cli are needed (apt-get install redis-server)")
     nodes = []
     for _ in range(n):
         port = _cluster_port()

@@ -76,7 +76,7 @@ def require(stack: Stack) -> Callable[..., None]:
     def check(*names: str) -> None:
         for name in names:
             if not present(name):
-                pytest.skip(f"{name} worker not present (services/{name}/app.py)")
+                pytest.fail(f"{name} worker not present (services/{name}/app.py)")
             assert name in stack.workers, f"{name} worker did not start"
 
     return check
