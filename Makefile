@@ -5,7 +5,8 @@ PROFILE ?= tiny
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install up test test-fast lint format typecheck bench clean smoke-docker deploy-check
+.PHONY: install up test test-fast lint format typecheck bench clean smoke-docker deploy-check \
+	fault load fuzz
 
 install: .venv/.installed
 
@@ -43,6 +44,21 @@ deploy-check: install  ## offline checks of Dockerfiles, compose files and k8s m
 
 bench: install
 	$(PY) bench/inpaint_overhead.py
+
+# Reliability suites, long versions (their short versions run in `make test`). Each is
+# bounded: a pytest timeout per test and a wall-clock limit; each writes its report to
+# bench/results/reliability_<suite>.{json,md}. Sizes: FAULT_SESSIONS, FAULT_ROUNDS,
+# LOAD_SESSIONS, LOAD_SECONDS, FUZZ_EXAMPLES (see tests/reliability/ and docs/RELIABILITY.md).
+RELIABILITY := LVI_LONG=1 timeout 3600 $(PY) -m pytest -v -rs -p no:cacheprovider --timeout 1800
+
+fault: install  ## kill workers, Redis and the gateway under traffic; survived or not, per fault
+	LVI_RELIABILITY_REPORT=bench/results/reliability_fault $(RELIABILITY) tests/reliability/test_fault_suite.py
+
+load: install  ## 200 concurrent sessions for 60 s, one and two gateways: 5xx, lost updates, p50/p99
+	LVI_RELIABILITY_REPORT=bench/results/reliability_load $(RELIABILITY) tests/reliability/test_load_suite.py
+
+fuzz: install  ## schemathesis on the gateway and every worker, plus hostile inputs
+	LVI_RELIABILITY_REPORT=bench/results/reliability_fuzz $(RELIABILITY) tests/reliability/test_fuzz_suite.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

@@ -777,5 +777,17 @@ def connect_redis(settings: GatewaySettings) -> Any:
     if settings.redis_cluster:
         from redis.asyncio.cluster import RedisCluster
 
-        return RedisCluster.from_url(settings.redis_url, **common)
-    return aioredis.from_url(settings.redis_url, health_check_interval=30, **common)
+        return RedisCluster.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, **common
+        )
+    # A blocking pool: redis-py's default pool fails at once ("Too many connections") past its
+    # size, which a burst of requests turned into 503s although Redis was healthy. Waiting for
+    # a free connection (bounded by the command timeout) is what a burst needs.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_s,
+        health_check_interval=30,
+        **common,
+    )
+    return aioredis.Redis.from_pool(pool)  # the client owns (and closes) its pool

@@ -29,6 +29,13 @@ class GatewaySettings(ComponentSettings):
     redis_timeout_s: float = Field(
         default=5.0, gt=0, description="Socket timeout of one Redis command."
     )
+    redis_max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Redis connections per gateway process; beyond it requests wait "
+        "(up to redis_timeout_s) for a free one instead of failing.",
+    )
 
     # -- auth and limits ----------------------------------------------------------------------
     api_keys: str = Field(default="", description="Comma-separated principal:key pairs.")

@@ -43,6 +43,9 @@ def serve(app: Any, host: str, port: int, log_level: str) -> int:
         log_level=log_level.lower(),
         log_config=None,  # our JSON logging is configured already
         access_log=False,  # our middleware logs each request with its id and latency
+        # Longer than clients' idle-connection expiry (httpx: 5 s), so a client never reuses a
+        # connection the server is closing at that very moment (seen as ReadError under load).
+        timeout_keep_alive=30,
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)

@@ -126,6 +126,12 @@ class EncodedImage:
                 code="invalid_image",
                 param=param,
             ) from e
+        if fmt in ALLOWED_FORMATS and not _looks_complete(data, fmt):
+            raise BadRequest(
+                f"The {fmt} file is truncated (its end marker is missing).",
+                code="truncated_image",
+                param=param,
+            )
         if fmt not in ALLOWED_FORMATS:
             raise UnsupportedMediaType(
                 f"Image format {fmt or 'unknown'} is not supported; use PNG, JPEG or WebP.",
@@ -199,6 +205,22 @@ def _header_orientation(img: Image.Image, fmt: str) -> int:
         exif.load(raw)
         return int(exif.get(_EXIF_ORIENTATION, 1) or 1)
     return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+
+
+_TRAILER_WINDOW = 4096  # end markers may be followed by a little trailing data (camera apps)
+
+
+def _looks_complete(data: bytes, fmt: str) -> bool:
+    """Cheap check that the file was not cut off: the header alone cannot tell, and a truncated
+    upload must not be stored as a version that every later edit fails on."""
+    tail = data[-_TRAILER_WINDOW:]
+    if fmt == "PNG":
+        return b"IEND" in tail
+    if fmt == "JPEG":
+        return b"\xff\xd9" in tail
+    if fmt == "WEBP":  # RIFF: bytes 4..8 hold the size of what follows them
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return True
 
 
 def _flatten_on_white(img: Image.Image) -> Image.Image:

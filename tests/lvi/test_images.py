@@ -61,10 +61,11 @@ def test_bad_payloads_raise_4xx(payload: str, error: type[Exception]) -> None:
         EncodedImage.from_base64(payload) if payload else EncodedImage.from_bytes(b"")
 
 
-def test_truncated_png_is_refused_on_decode() -> None:
-    data = png_bytes(scene(64, 64))
-    truncated = data[: len(data) // 2]
-    img = EncodedImage.from_bytes(truncated)  # the header is intact
+def test_corrupt_pixels_are_refused_on_decode() -> None:
+    data = bytearray(png_bytes(scene(64, 64)))
+    mid = len(data) // 2
+    data[mid : mid + 64] = b"\x00" * 64  # header and IEND intact, compressed pixels broken
+    img = EncodedImage.from_bytes(bytes(data))
     with pytest.raises(BadRequest):
         img.to_pil()
 
@@ -123,3 +124,18 @@ def test_encoders_keep_pixels() -> None:
     np.testing.assert_array_equal(encode_mask(m).to_bool(), m)
     with pytest.raises(ValueError):
         encode_png(arr.astype(np.float32))
+
+
+def test_truncated_files_are_refused_from_their_trailer() -> None:
+    arr = scene(64, 64)
+    for data in (png_bytes(arr), jpeg_bytes(arr)):
+        assert EncodedImage.from_bytes(data).size == (64, 64)
+        with pytest.raises(BadRequest) as info:
+            EncodedImage.from_bytes(data[: len(data) // 2])
+        assert info.value.code == "truncated_image"
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "WEBP")
+    webp = buf.getvalue()
+    assert EncodedImage.from_bytes(webp).format == "WEBP"
+    with pytest.raises(BadRequest):
+        EncodedImage.from_bytes(webp[:-10])

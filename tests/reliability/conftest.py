@@ -58,8 +58,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     prefix = os.environ.get("LVI_RELIABILITY_REPORT")
     if not prefix or not _RESULTS:
         return
-    out = Path(prefix)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
@@ -68,20 +66,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "long": LONG,
         "command": " ".join(sys.argv),
     }
+    write_report(Path(prefix), meta, _RESULTS)
+
+
+def write_report(out: Path, meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """``out``.json (everything) and ``out``.md (one row per scenario)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "results": _RESULTS}, indent=2, default=str)
+        json.dumps({"meta": meta, "results": results}, indent=2, default=str)
     )
     lines = [
-        f"# Reliability report ({', '.join(sorted({r['suite'] for r in _RESULTS}))})",
+        f"# Reliability report ({', '.join(sorted({r['suite'] for r in results}))})",
         "",
         f"- when: {meta['when']}; machine: {meta['machine']}; load average at the end: "
         f"{', '.join(f'{x:.1f}' for x in meta['load_average'])}",
-        f"- long versions: {LONG}",
+        f"- long versions: {meta['long']}; command: `{meta.get('command', '')}`",
         "",
         "| suite | scenario | result | seconds | figures |",
         "|---|---|---|---|---|",
     ]
-    for r in _RESULTS:
+    for r in results:
         figures = "; ".join(
             f"{k}={v}"
             for k, v in r["details"].items()
@@ -93,7 +97,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             # Hostile inputs: how many cases, and the statuses they got.
             tally: dict[str, int] = {}
             for v in answers.values():
-                code = str(v).split()[0]
+                code = str(v)[:3]
                 tally[code] = tally.get(code, 0) + 1
             shown = ", ".join(f"{k}x{n}" for k, n in sorted(tally.items()))
             figures = f"cases={len(answers)} ({shown})" + (f"; {figures}" if figures else "")
@@ -101,3 +105,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             f"| {r['suite']} | {r['scenario']} | {r['result']} | {r['seconds']} | {figures} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long versions run only under LVI_LONG=1 (make fault/load/fuzz): deselected, not
+    skipped, so a normal run reports exactly what it ran."""
+    if LONG:
+        return
+    keep = [i for i in items if i.get_closest_marker("long") is None]
+    dropped = [i for i in items if i.get_closest_marker("long") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -32,7 +32,6 @@ import redis as redis_sync
 from integration.conftest import Stack
 from reliability.common import (
     API_KEYS,
-    LONG,
     fknob,
     knob,
     metric,
@@ -66,7 +65,7 @@ LONG_ENOUGH = 600.0  # traffic runs until the test stops it
 W, H = 96, 64
 # No segmentation or chat worker in this stack: edits go to the (faulty) inpaint worker.
 WEIGHTS = {**DEFAULT_WEIGHTS, "segment": 0, "chat": 0}
-LONG_ONLY = pytest.mark.skipif(not LONG, reason="long version only (make fault)")
+LONG_ONLY = pytest.mark.long  # deselected unless LVI_LONG=1 (make fault)
 # The gateway as the fault tests run it: a fast-reacting breaker and Redis timeout.
 GW_ENV = {
     "GATEWAY_BREAKER_FAILURES": "3",

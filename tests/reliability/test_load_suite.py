@@ -99,7 +99,8 @@ def test_burst_beyond_the_redis_pool_is_served(rel_stack: Stack, scenario: dict[
         too_many = "Too many connections" in gw.log_tail(2000)
     finally:
         gw.stop()
-    scenario.update(burst=burst, statuses=dict(statuses))
+    scenario.update(burst=burst, served=statuses[201], refused_503=statuses[503])
+    scenario["statuses"] = dict(statuses)
     scenario["gateway_log_says_too_many_connections"] = too_many
     assert statuses == Counter({201: burst}), (
         f"{dict(statuses)}; gateway log mentions 'Too many connections': {too_many}"
