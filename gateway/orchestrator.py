@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -169,9 +169,28 @@ class Orchestrator:
         self.settings = settings
         self.metrics = metrics
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-        # An idempotency claim outlives the slowest worker call, so a retry during the first
-        # request waits (409) instead of starting a second edit.
-        self.idem_lock_s = max(settings.worker_timeout(n) for n in clients.workers) + 60
+
+    # An idempotency claim outlives the worker call its route waits on, so a retry during the
+    # first request waits (409) instead of starting a second edit; and no longer, so a claim
+    # left behind by a crash (or a release lost while Redis was down) blocks retries of a
+    # cheap route for seconds, not for the slowest worker's timeout.
+    _ROUTE_WORKERS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "segment": ("seem",),
+        "chat": ("llava",),
+        "remove": ("inpaint",),
+        "move": ("inpaint", "gligen"),
+        "replace": ("gligen",),
+        "inpaint": ("gligen",),
+        "generate": ("gligen",),
+    }
+    _IDEM_MARGIN_S = 30.0
+
+    def idem_lease_s(self, route: str) -> float:
+        """How long an idempotency claim for ``route`` may stay pending."""
+        workers = self._ROUTE_WORKERS.get(route.split("?")[0])
+        if workers is None:  # upload, masks, undo/redo/checkout: Redis work only
+            return self.settings.redis_timeout_s * 2 + self._IDEM_MARGIN_S
+        return max(self.settings.worker_timeout(w) for w in workers) + self._IDEM_MARGIN_S
 
     # -- rendering --------------------------------------------------------------------------
     @staticmethod
@@ -298,7 +317,7 @@ class Orchestrator:
                 principal,
                 idempotency_key,
                 fingerprint(action, sid, str(target).encode()),
-                self.idem_lock_s,
+                self.idem_lease_s(action),
             )
             if isinstance(got, IdemReplay):
                 self.metrics.idempotent_replays.inc()
@@ -332,7 +351,11 @@ class Orchestrator:
             if len(idempotency_key) > 255:
                 raise BadRequest("Idempotency-Key is too long.", param="Idempotency-Key")
             got = await self.store.idem_begin(
-                sid, principal, idempotency_key, fingerprint(route, sid, body), self.idem_lock_s
+                sid,
+                principal,
+                idempotency_key,
+                fingerprint(route, sid, body),
+                self.idem_lease_s(route),
             )
             if isinstance(got, IdemReplay):
                 self.metrics.idempotent_replays.inc()

@@ -95,3 +95,16 @@ def test_every_key_of_a_session_is_in_one_cluster_slot() -> None:
     keys = [*k.all(k.idem("deadbeef")), k.idem("other")]
     assert len({key_slot(key.encode()) for key in keys}) == 1
     assert all(key.startswith("lvi:{abc123}:") for key in keys)
+
+
+def test_idempotency_lease_follows_the_route_s_worker() -> None:
+    from gateway.orchestrator import Orchestrator
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(gligen_timeout_s=600, inpaint_timeout_s=120, redis_timeout_s=5)
+    orch = Orchestrator.__new__(Orchestrator)  # only the settings matter here
+    orch.settings = settings
+    assert orch.idem_lease_s("generate") == 630
+    assert orch.idem_lease_s("remove") == 150
+    assert orch.idem_lease_s("move") == 630  # may regenerate with GLIGEN
+    assert orch.idem_lease_s("upload") == orch.idem_lease_s("masks?3") == 40
