@@ -120,7 +120,7 @@ class EncodedImage:
                 code="image_too_many_pixels",
                 param=param,
             ) from e
-        except (UnidentifiedImageError, OSError, ValueError) as e:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise BadRequest(
                 "Image could not be read: it is corrupt or not an image.",
                 code="invalid_image",
@@ -172,6 +172,7 @@ class EncodedImage:
         except (
             OSError,
             ValueError,
+            SyntaxError,  # PIL reports some broken PNG chunks (bad CRC) this way
             Image.DecompressionBombError,
             Image.DecompressionBombWarning,
         ) as e:

@@ -361,7 +361,7 @@ BAD: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("corrupt image", {"image": b64(b"\x89PNG\r\n\x1a\nnot really"), "phrases": ["a"],
                        "boxes": [BOX]}, 400, "invalid_image"),
     ("truncated image", {"image": TRUNCATED, "phrases": ["a"], "boxes": [BOX]}, 400,
-     "invalid_image"),
+     "truncated_image"),
     ("not base64", {"image": "%%%", "phrases": ["a"], "boxes": [BOX]}, 400, "invalid_base64"),
     ("not an image format we take",
      {"image": b64(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "phrases": ["a"], "boxes": [BOX]},

@@ -203,10 +203,13 @@ def test_bad_input_gets_envelope(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 def test_truncated_image_fails_cleanly_at_decode(llava: ServerProcess, stream: bool) -> None:
-    """A PNG whose header is fine but whose pixels are cut passes the cheap check and fails
-    while decoding in the inference thread: still a 400, also for a stream."""
-    data = png_bytes(scene(64, 64))
-    body = {"messages": user_with_image(uri(data[: len(data) // 2])), "stream": stream}
+    """A PNG whose header and end marker are fine but whose compressed pixels are broken passes
+    the cheap check and fails while decoding in the inference thread: still a 400, also for a
+    stream. (A file cut short is refused before that, from its missing end marker.)"""
+    data = bytearray(png_bytes(scene(64, 64)))
+    mid = len(data) // 2
+    data[mid : mid + 64] = b"\x00" * 64
+    body = {"messages": user_with_image(uri(bytes(data))), "stream": stream}
     r = httpx.post(llava.url + CHAT, json=body, timeout=30)
     assert_envelope(r, 400, "invalid_image")
 
