@@ -5,7 +5,7 @@ PROFILE ?= tiny
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install up test test-fast lint format typecheck bench clean smoke-docker deploy-check \
+.PHONY: install up test test-fast lint format typecheck bench bench-gpu clean smoke-docker deploy-check \
 	fault load fuzz
 
 install: .venv/.installed
@@ -42,8 +42,16 @@ smoke-docker: install  ## build every image and start the stack with a Docker en
 deploy-check: install  ## offline checks of Dockerfiles, compose files and k8s manifests
 	$(PY) -m pytest tests/deploy -q -m "not docker"
 
-bench: install
-	$(PY) bench/inpaint_overhead.py
+bench: install  ## every CPU benchmark, with the commands recorded in docs/BENCHMARKS.md
+	$(PY) bench/inpaint_overhead.py --runs 15 --method telea
+	$(PY) bench/llava_latency.py --runs 7 --tokens 32 128
+	$(PY) bench/seem_latency.py --runs 20 --gc-runs 5 --out bench/results/seem_cpu.json
+	$(PY) bench/gligen_steps.py --runs 7 --lo 2 --hi 12 --out bench/results/gligen_steps_cpu.json
+	$(PY) bench/gateway_overhead.py --runs 15 --json bench/results/gateway_overhead.json
+	$(PY) bench/gateway_capacity.py --json bench/results/gateway_capacity.json
+
+bench-gpu: install  ## the full-size GPU benchmark (needs a CUDA torch; see docs/BENCHMARKS.md)
+	$(PY) bench/gpu_bench.py --out bench/results/gpu.json
 
 # Reliability suites, long versions (their short versions run in `make test`). Each is
 # bounded: a pytest timeout per test and a wall-clock limit; each writes its report to
