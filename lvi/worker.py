@@ -187,7 +187,10 @@ class Admission:
         self.waiting += 1
         self.metrics.queue_depth.set(self.waiting)
         try:
-            await asyncio.wait_for(self._sem.acquire(), timeout=max(0.0, deadline.remaining()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop an acquisition that
+            # completes as the timeout fires, leaking a slot for good.
+            async with asyncio.timeout(max(0.0, deadline.remaining())):
+                await self._sem.acquire()
         except TimeoutError:
             self.metrics.rejected.labels(reason="deadline_in_queue").inc()
             raise DeadlineExceeded(
