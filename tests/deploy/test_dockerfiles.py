@@ -183,3 +183,19 @@ def test_copies_come_from_the_repository_root(name: str) -> None:
             for src in sources:
                 assert (ROOT / src).exists(), f"{src} is not in the repository root"
                 assert not ignored(src, patterns), f"{src} is excluded by .dockerignore"
+
+
+def test_worker_dockerfiles_differ_only_by_worker_name_and_port() -> None:
+    """The four worker Dockerfiles are one recipe (Docker has no include, and the layout keeps a
+    Dockerfile beside each worker): this keeps them from drifting apart, e.g. a base image
+    bumped in one of them only."""
+
+    def normalised(name: str) -> str:
+        text = DOCKERFILES[name].read_text().replace("llava-interactive-serve", "<PROJECT>")
+        text = text.replace(str(PORTS[name]), "<PORT>").replace(name.upper(), "<PREFIX>")
+        body = text.replace(name, "<WORKER>").splitlines()
+        return "\n".join(body[2:])  # the first two lines describe the worker
+
+    reference = normalised(WORKERS[0])
+    for name in WORKERS[1:]:
+        assert normalised(name) == reference, f"services/{name}/Dockerfile drifted"
