@@ -363,8 +363,3 @@ def encode_mask(mask: np.ndarray) -> EncodedMask:
     if arr.dtype != bool:
         arr = arr >= 128
     return EncodedMask(encode_image(arr.astype(np.uint8) * 255))
-
-
-def probe(data: bytes, limits: ImageLimits | None = None) -> EncodedImage:
-    """Header-only check of raw upload bytes (what the gateway does on its request path)."""
-    return EncodedImage.from_bytes(data, limits)

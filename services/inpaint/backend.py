@@ -136,29 +136,33 @@ class InpaintBackend:
         }
 
     # -- inference -------------------------------------------------------------------------
+    def _require_lama(self) -> LamaModel:
+        if self.lama is None:
+            raise BadRequest(
+                "method 'lama' is not available: this worker runs the OpenCV backend.",
+                param="method",
+                code="method_unavailable",
+            )
+        return self.lama
+
     def _fill(self, rgb: np.ndarray, mask: np.ndarray, method: str) -> tuple[np.ndarray, str]:
         """Fill ``mask`` in ``rgb`` (both already cropped); return pixels and the method used."""
         if method == "auto":
             method = "lama" if self.lama is not None else "telea"
         if method == "lama":
-            if self.lama is None:
-                raise BadRequest(
-                    "method 'lama' is not available: this worker runs the OpenCV backend.",
-                    param="method",
-                    code="method_unavailable",
-                )
+            lama = self._require_lama()
             h, w = mask.shape
             side = self.settings.lama_max_side
             if max(h, w) > side:
                 # Shrink only the crop the model sees; the paste-back stays full resolution.
                 s = side / max(h, w)
                 small = (max(8, round(w * s)), max(8, round(h * s)))
-                out = self.lama(
+                out = lama(
                     cv2.resize(rgb, small, interpolation=cv2.INTER_AREA),
                     cv2.resize(mask.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0,
                 )
                 return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC), "lama"
-            return self.lama(rgb, mask), "lama"
+            return lama(rgb, mask), "lama"
         flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         out = cv2.inpaint(bgr, mask.astype(np.uint8) * 255, self.settings.radius, flag)
@@ -177,8 +181,8 @@ class InpaintBackend:
                 method="none",
                 mask_area=0,
             )
-        if req.method == "lama" and self.lama is None:
-            self._fill(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool), "lama")  # raises
+        if req.method == "lama":
+            self._require_lama()  # refuse before decoding anything
         rgb, alpha = split_alpha(req.image)
         job.check()
         x0, y0, x1, y1 = context_region(
