@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from lvi import registry
 from lvi.client import SSEDecoder
 from lvi.contracts import gligen, llava, seem
 from lvi.contracts import inpaint as inpaint_api
@@ -49,12 +50,7 @@ from .settings import WORKER_NAMES, GatewaySettings
 log = logging.getLogger("lvi.gateway.clients")
 M = TypeVar("M", bound=BaseModel)
 
-SKILLS = {
-    "llava": "chat",
-    "seem": "segmentation",
-    "gligen": "generation",
-    "inpaint": "inpainting",
-}
+SKILLS = {w.name: w.skill for w in registry.WORKERS}
 
 _STATUS_ERRORS: dict[int, type[LviError]] = {
     400: BadRequest,

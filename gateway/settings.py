@@ -5,10 +5,16 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from lvi import registry
 from lvi.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from lvi.settings import ComponentSettings
 
-WORKER_NAMES = ("llava", "seem", "gligen", "inpaint")
+WORKER_NAMES = registry.WORKER_NAMES
+
+
+def _local(worker: str) -> str:
+    """Default URL of a worker: loopback at its registry port (what `lvi up` starts)."""
+    return f"http://127.0.0.1:{registry.get(worker).port}"
 
 
 class GatewaySettings(ComponentSettings):
@@ -64,10 +70,10 @@ class GatewaySettings(ComponentSettings):
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
 
     # -- workers ----------------------------------------------------------------------------
-    llava_url: str = "http://127.0.0.1:8101"
-    seem_url: str = "http://127.0.0.1:8102"
-    gligen_url: str = "http://127.0.0.1:8103"
-    inpaint_url: str = "http://127.0.0.1:8104"
+    llava_url: str = _local("llava")
+    seem_url: str = _local("seem")
+    gligen_url: str = _local("gligen")
+    inpaint_url: str = _local("inpaint")
     llava_timeout_s: float = Field(default=180.0, gt=0)
     seem_timeout_s: float = Field(default=60.0, gt=0)
     gligen_timeout_s: float = Field(default=600.0, gt=0)

@@ -16,58 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from lvi.errors import ServiceUnavailable
+from lvi.registry import WORKERS
 
-# worker -> profile -> settings field -> value. Workers read their own row.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "llava": {
-        "tiny": {"backend": "transformers", "model": "tiny:llava"},
-        # The smallest real LLaVA: Qwen-0.5B language model, multi-image trained.
-        "cpu": {
-            "backend": "transformers",
-            "model": "llava-hf/llava-interleave-qwen-0.5b-hf",
-            "image_policy": "all",
-        },
-        "gpu": {"backend": "transformers", "model": "llava-hf/llava-1.5-7b-hf"},
-    },
-    "inpaint": {
-        "tiny": {"backend": "lama", "model": "tiny:lama"},
-        "cpu": {"backend": "opencv", "model": None},
-        "gpu": {"backend": "lama", "model": "hf://fashn-ai/LaMa/big-lama.pt"},
-    },
-    # seem: SAM for visual prompts + Grounding DINO for text. cpu's "auto" uses SAM ViT-B when
-    # its weights are already on the machine (`lvi models pull`) and GrabCut otherwise.
-    "seem": {
-        "tiny": {"backend": "sam", "model": "tiny:sam", "detector": "tiny:grounding-dino"},
-        "cpu": {
-            "backend": "auto",
-            "model": "facebook/sam-vit-base",
-            "detector": "IDEA-Research/grounding-dino-tiny",
-        },
-        "gpu": {
-            "backend": "sam",
-            "model": "facebook/sam-vit-huge",
-            "detector": "IDEA-Research/grounding-dino-base",
-        },
-    },
-    # GLIGEN has no smaller real checkpoint than SD-1.4: cpu runs the real ones in fp32 (slow).
-    "gligen": {
-        "tiny": {
-            "backend": "diffusers",
-            "model": "tiny:gligen-generation",
-            "inpaint_model": "tiny:gligen-inpainting",
-        },
-        "cpu": {
-            "backend": "diffusers",
-            "model": "masterful/gligen-1-4-generation-text-box",
-            "inpaint_model": "masterful/gligen-1-4-inpainting-text-box",
-        },
-        "gpu": {
-            "backend": "diffusers",
-            "model": "masterful/gligen-1-4-generation-text-box",
-            "inpaint_model": "masterful/gligen-1-4-inpainting-text-box",
-        },
-    },
+    w.name: {profile: dict(row) for profile, row in w.profiles.items()} for w in WORKERS
 }
+"""worker -> profile -> settings field -> value, from :mod:`lvi.registry`. Workers read their
+own row."""
 
 
 class ModelUnavailable(ServiceUnavailable):
@@ -77,10 +32,12 @@ class ModelUnavailable(ServiceUnavailable):
 
 
 def profile_defaults(worker: str, profile: str) -> dict[str, Any]:
+    """The settings that ``profile`` gives ``worker`` (a copy; empty for an unknown pair)."""
     return dict(PROFILES.get(worker, {}).get(profile, {}))
 
 
 def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` says the hub must not be contacted."""
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 

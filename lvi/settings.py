@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lvi import registry
+
 Profile = Literal["tiny", "cpu", "gpu"]
 
 
@@ -44,7 +46,9 @@ class WorkerSettings(ComponentSettings):
     """Settings every model worker shares. Subclasses set their env prefix and ``worker``.
 
     Fields left unset (``model``, ``backend``, ...) take the value of the active profile's row
-    in :data:`lvi.profiles.PROFILES`; anything set explicitly wins.
+    in :data:`lvi.profiles.PROFILES`, and ``port`` the worker's default port in
+    :mod:`lvi.registry`; anything set explicitly wins. Subclasses take their env prefix from
+    :func:`worker_config`.
     """
 
     worker: ClassVar[str] = ""
@@ -71,11 +75,19 @@ class WorkerSettings(ComponentSettings):
         if isinstance(data, dict) and cls.worker:
             from lvi.profiles import profile_defaults
 
+            spec = registry.BY_NAME.get(cls.worker)
+            if spec is not None and data.get("port") is None:
+                data["port"] = spec.port  # the registry holds each worker's default port
             profile = str(data.get("profile") or default_profile())
             for key, value in profile_defaults(cls.worker, profile).items():
                 if data.get(key) is None:
                     data[key] = value
         return data
+
+
+def worker_config(worker: str) -> SettingsConfigDict:
+    """The pydantic-settings config of worker ``worker``: its env prefix from the registry."""
+    return SettingsConfigDict(env_prefix=f"{registry.get(worker).env_prefix}_", extra="ignore")
 
 
 def resolve_device(device: str) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from lvi.contracts.gligen import MAX_SIDE, MAX_STEPS, MIN_SIDE
-from lvi.settings import WorkerSettings
+from lvi.settings import WorkerSettings, worker_config
 
 SchedulerName = Literal["dpm++", "pndm", "ddim", "euler", "euler_a", "unipc"]
 
@@ -20,10 +19,9 @@ class GligenSettings(WorkerSettings):
     that mode off (saves its memory; requests for it get a 400).
     """
 
-    model_config = SettingsConfigDict(env_prefix="GLIGEN_", extra="ignore")
+    model_config = worker_config("gligen")
     worker: ClassVar[str] = "gligen"
 
-    port: int = 8103
     inpaint_model: str | None = Field(
         default=None, description="Inpainting checkpoint; unset: the profile's choice."
     )

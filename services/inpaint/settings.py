@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from lvi.settings import WorkerSettings
+from lvi.settings import WorkerSettings, worker_config
 
 
 class InpaintSettings(WorkerSettings):
     """``INPAINT_BACKEND`` is ``lama`` or ``opencv``; ``INPAINT_MODEL`` the LaMa TorchScript file."""
 
-    model_config = SettingsConfigDict(env_prefix="INPAINT_", extra="ignore")
+    model_config = worker_config("inpaint")
     worker: ClassVar[str] = "inpaint"
 
-    port: int = 8104
     radius: int = Field(5, ge=1, le=64, description="OpenCV inpainting radius.")
     context: float = Field(
         1.0, ge=0, le=8, description="Context around the mask bbox, as a fraction of its size."

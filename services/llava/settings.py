@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
 
-from lvi.settings import WorkerSettings
+from lvi.settings import WorkerSettings, worker_config
 
 ImagePolicy = Literal["latest", "all"]
 
@@ -16,10 +15,9 @@ class LlavaSettings(WorkerSettings):
     """``LLAVA_BACKEND`` is ``transformers`` (load ``LLAVA_MODEL`` in this process) or ``openai``
     (forward to an OpenAI-compatible server such as vLLM at ``LLAVA_UPSTREAM_URL``)."""
 
-    model_config = SettingsConfigDict(env_prefix="LLAVA_", extra="ignore")
+    model_config = worker_config("llava")
     worker: ClassVar[str] = "llava"
 
-    port: int = 8101
     served_model_name: str | None = Field(
         default=None,
         description="Model id shown by /v1/models and in replies; default: LLAVA_MODEL.",

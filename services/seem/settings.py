@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from lvi.settings import WorkerSettings
+from lvi.settings import WorkerSettings, worker_config
 
 
 class SeemSettings(WorkerSettings):
@@ -15,10 +14,9 @@ class SeemSettings(WorkerSettings):
     machine, else GrabCut); ``SEEM_MODEL`` the SAM / SAM-HQ checkpoint; ``SEEM_DETECTOR`` the
     Grounding DINO checkpoint that turns text into boxes (empty: text prompts are refused)."""
 
-    model_config = SettingsConfigDict(env_prefix="SEEM_", extra="ignore")
+    model_config = worker_config("seem")
     worker: ClassVar[str] = "seem"
 
-    port: int = 8102
     detector: str | None = Field(
         None, description="Grounding DINO: hub id, local folder or 'tiny:grounding-dino'."
     )
