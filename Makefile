@@ -19,16 +19,20 @@ install: .venv/.installed
 up: install  ## run the whole stack locally (tiny random-weight models unless PROFILE=cpu|gpu)
 	.venv/bin/lvi up --profile $(PROFILE)
 
-lint: install
+lint: install  ## ruff, and the import contracts of pyproject.toml (layers only point down)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 format: install
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# mypy --strict (pyproject.toml) over every package; the SDK too once clients/python exists.
+TYPED := lvi launcher gateway services frontend $(wildcard clients/python)
+
 typecheck: install
-	.venv/bin/mypy lvi
+	.venv/bin/mypy $(TYPED)
 
 test: install lint typecheck  ## lint, type-check and the whole test suite
 	$(PY) -m pytest

@@ -58,10 +58,10 @@ AUTH = {"Authorization": "Bearer bench-key"}
 
 # -- the ceiling: a bare FastAPI app ---------------------------------------------------------
 def serve_echo(port: int) -> int:
-    """A bare FastAPI app on uvicorn, served like every lvi app (lvi.cli.serve)."""
+    """A bare FastAPI app on uvicorn, served like every lvi app (launcher.serve.serve)."""
     from fastapi import FastAPI
 
-    from lvi.cli import serve
+    from launcher.serve import serve
 
     app = FastAPI()
 

@@ -128,7 +128,7 @@ def main() -> None:
     backend.load()  # builds the tiny models into the cache first, so the worker finds them
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lvi", "worker", "gligen", "--port", str(port)],
+        [sys.executable, "-m", "launcher", "worker", "gligen", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -49,7 +49,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "INPAINT_PROFILE": "cpu", "LVI_LOG_LEVEL": "warning"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lvi", "worker", "inpaint", "--port", str(port)],
+        [sys.executable, "-m", "launcher", "worker", "inpaint", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

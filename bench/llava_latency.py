@@ -152,7 +152,7 @@ def main() -> None:
         "LVI_LOG_LEVEL": "warning",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lvi", "worker", "llava", "--port", str(port)],
+        [sys.executable, "-m", "launcher", "worker", "llava", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

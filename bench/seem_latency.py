@@ -88,7 +88,7 @@ def build_random_full(root: Path, smoke: bool) -> tuple[str, str]:
     )
     from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
 
-    from lvi.tiny import _grounding_vocab
+    from services.seem.tiny import _grounding_vocab
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32

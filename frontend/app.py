@@ -13,7 +13,6 @@ app (what ``lvi frontend`` serves, readiness: ``GET /`` returns 200).
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -726,19 +725,3 @@ def create_server(settings: FrontendSettings | None = None, client: Gateway | No
         footer_links=["api"],
     )
 
-
-def main(host: str | None = None, port: int | None = None) -> int:
-    """``lvi frontend [--host H] [--port P]``."""
-    from lvi.cli import serve
-    from lvi.logs import configure_logging
-
-    overrides: dict[str, Any] = {}
-    if host:
-        overrides["host"] = host
-    if port:
-        overrides["port"] = port
-    settings = FrontendSettings(**overrides)
-    configure_logging("frontend", settings.log_level, settings.log_json)
-    # One line per gateway call is noise at INFO; failures still reach the user and the log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return serve(create_server(settings), settings.host, settings.port, settings.log_level)

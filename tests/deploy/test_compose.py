@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support.deploy import COMPOSE_FILES, ROOT, WORKERS, compose_args, compose_env, run
 
-from lvi.launcher import COMPONENTS
+from launcher.components import COMPONENTS
 
 PORTS = {c.name: c.default_port for c in COMPONENTS}
 APP = (*WORKERS, "gateway", "frontend")
@@ -108,7 +108,7 @@ def test_workers_share_the_model_cache_volume(compose_config: dict[str, dict[str
         env = services[name]["environment"]
         assert env["HF_HOME"].startswith("/models") and env["LVI_CACHE_DIR"].startswith("/models")
     pull = services["models-pull"]
-    assert pull["command"][-3:] == ["lvi", "models", "pull"]
+    assert pull["command"][-3:] == ["launcher", "models", "pull"]
     for w in WORKERS:
         assert services[w]["environment"]["HF_HUB_OFFLINE"] == "1", w
 

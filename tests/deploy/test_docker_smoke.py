@@ -20,7 +20,7 @@ import httpx
 import pytest
 from support.deploy import ROOT, WORKERS
 
-from lvi.launcher import COMPONENTS
+from launcher.components import COMPONENTS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 

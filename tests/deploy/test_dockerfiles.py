@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.deploy import ROOT, WORKERS, run
 
-from lvi.launcher import COMPONENTS
+from launcher.components import COMPONENTS
 
 PORTS = {c.name: c.default_port for c in COMPONENTS}
 READY = {c.name: c.ready_path for c in COMPONENTS}
@@ -100,7 +100,7 @@ def test_runtime_stages_are_non_root_and_health_checked(name: str) -> None:
         assert expose == str(PORTS[name])
         cmd = stage.instructions("CMD")[-1]
         assert cmd.startswith("["), "exec form, so signals reach the server"
-        assert '"lvi"' in cmd
+        assert '"launcher"' in cmd
         # No compiler or build stage leftovers: the venv comes from a build stage.
         (copy_venv,) = [c for c in stage.instructions("COPY") if "/opt/venv" in c]
         assert re.search(r"--from=(\S+)", copy_venv).group(1) in by_name  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ import pytest
 from pydantic_settings import BaseSettings
 from support.deploy import ROOT
 
-from lvi.launcher import COMPONENTS
+from launcher.components import COMPONENTS
 
 # Fields every component has whose shared variable (LVI_...) is documented once.
 SHARED = {"log_level": "LVI_LOG_LEVEL", "log_json": "LVI_LOG_JSON", "profile": "LVI_PROFILE",

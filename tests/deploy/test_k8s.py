@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.deploy import OVERLAYS, ROOT, WORKERS, run
 
-from lvi.launcher import COMPONENTS
+from launcher.components import COMPONENTS
 
 Doc = dict[str, Any]
 PORTS = {c.name: c.default_port for c in COMPONENTS}
@@ -266,7 +266,7 @@ def test_model_cache_is_filled_by_a_job_and_shared(manifests: dict[str, list[Doc
     docs = manifests["gpu"]
     named(docs, "PersistentVolumeClaim", "lvi-models")
     job = named(docs, "Job", "models-pull")["spec"]["template"]["spec"]
-    assert job["containers"][0]["command"][-3:] == ["lvi", "models", "pull"]
+    assert job["containers"][0]["command"][-3:] == ["launcher", "models", "pull"]
     assert any(
         v.get("persistentVolumeClaim", {}).get("claimName") == "lvi-models" for v in job["volumes"]
     )

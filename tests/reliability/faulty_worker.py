@@ -126,7 +126,7 @@ def main() -> int:
     ap.add_argument("--delay", type=float, default=0.0)
     args = ap.parse_args()
 
-    from lvi.cli import serve
+    from launcher.serve import serve
     from lvi.logs import configure_logging
 
     configure_logging("inpaint", "info", False)

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from lvi.registry import WORKER_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("gpu", "cpu")
-WORKERS = ("llava", "seem", "gligen", "inpaint")
+WORKERS = WORKER_NAMES
 COMPOSE_FILES = {
     "gpu": ["docker-compose.yml"],
     "cpu": ["docker-compose.yml", "docker-compose.cpu.yml"],

@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
+
+from launcher.process import Child, LogStream
 
 
 def free_port() -> int:
@@ -25,76 +27,77 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
 class ServerProcess:
-    """A real server process. ``url`` is its base URL."""
+    """A real server process. ``url`` is its base URL.
 
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    port: int
-    log_path: Path
-    ready_path: str = "/v2/health/ready"
-    proc: subprocess.Popen[bytes] | None = None
-    _log: object = field(default=None, repr=False)
+    The process itself is the launcher's :class:`launcher.process.Child` (own process group,
+    dies with its parent, output pumped line by line), with its log written to ``log_path``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        ready_path: str = "/v2/health/ready",
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        self.ready_path = ready_path
+        ready_url = f"http://127.0.0.1:{port}{ready_path}" if ready_path else None
+        self.child = Child(name, args, env, ready_url, port, stage=0)
+        self._log: IO[str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def args(self) -> list[str]:
+        """The command line (a test may change it before a restart)."""
+        return self.child.args
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.child.proc
+
     def start(self, timeout: float = 90.0, wait: bool = True) -> ServerProcess:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.child.start(LogStream(self._log, [self.name], color=False))
         if wait:
             self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode} before ready:\n{self.log_tail()}"
-                )
-            try:
-                r = httpx.get(self.url + self.ready_path, timeout=2)
-                if r.status_code == 200:
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                code = self.child.returncode
+                if code is not None:
+                    self.child.finish_logs()
+                    raise RuntimeError(
+                        f"{self.name} exited with {code} before ready:\n{self.log_tail()}"
+                    )
+                if self.child.check_ready(client):
                     return
-                last = f"{r.status_code} {r.text[:200]}"
-            except httpx.HTTPError as e:
-                last = repr(e)
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log_tail()}")
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return self.child.log_tail(n)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.child.proc is None or self.child.returncode is not None:
             return
         try:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(5)
+            self.child.stop(sig, timeout)
         finally:
             if self._log is not None:
-                self._log.close()  # type: ignore[attr-defined]
+                self._log.close()
+                self._log = None
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
@@ -121,7 +124,7 @@ class ProcessFactory:
         wait: bool = True,
         timeout: float = 90.0,
     ) -> ServerProcess:
-        """Run ``python -m lvi <command...> --port P`` (e.g. ``worker inpaint``)."""
+        """Run ``python -m launcher <command...> --port P`` (``lvi worker inpaint``, ...)."""
         port = port or free_port()
         full_env = {**self.base_env, **(env or {})}
         name = "-".join(command)
@@ -130,7 +133,7 @@ class ProcessFactory:
             args=[
                 sys.executable,
                 "-m",
-                "lvi",
+                "launcher",
                 *command,
                 "--host",
                 "127.0.0.1",
@@ -192,19 +195,3 @@ class RedisProcess(ServerProcess):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server not ready:\n{self.log_tail()}")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lvi import cli, models
-from lvi.models import ModelRef, model_refs, pull
+from launcher import cli, models
+from launcher.models import ModelRef, model_refs, pull
 
 
 @pytest.fixture

