@@ -724,4 +724,3 @@ def create_server(settings: FrontendSettings | None = None, client: Gateway | No
         max_file_size=MAX_UPLOAD,
         footer_links=["api"],
     )
-
