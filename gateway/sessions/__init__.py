@@ -1,0 +1,28 @@
+"""Sessions in Redis: the store (``store.py``), its records (``records.py``), key names
+(``keys.py``) and Lua scripts (``lua/*.lua``, read once by :func:`load_scripts`)."""
+
+from .connection import connect_redis
+from .keys import SessionKeys
+from .records import (
+    IdemClaim,
+    IdemReplay,
+    MaskRecord,
+    MessageRecord,
+    SessionMeta,
+    VersionRecord,
+)
+from .scripts import load_scripts
+from .store import SessionStore
+
+__all__ = [
+    "IdemClaim",
+    "IdemReplay",
+    "MaskRecord",
+    "MessageRecord",
+    "SessionKeys",
+    "SessionMeta",
+    "SessionStore",
+    "VersionRecord",
+    "connect_redis",
+    "load_scripts",
+]
