@@ -62,7 +62,13 @@ def gligen_request(
     """The worker's request for a public one: generation without ``image``, grounded
     inpainting with it. An unset beta is the worker's default (1.0 for inpainting, grounding
     on every step, as the original demo forced)."""
-    generating = isinstance(req, GenerateRequest) and image is None
+    width: int | None = None
+    height: int | None = None
+    beta: float | None = None
+    if isinstance(req, GenerateRequest):
+        beta = req.scheduled_sampling_beta
+        if image is None:  # a size only when generating: inpainting keeps the image's
+            width, height = req.width, req.height
     try:
         return gligen.GenerateRequest(
             prompt=prompt,
@@ -74,11 +80,9 @@ def gligen_request(
             guidance_scale=req.guidance_scale,
             negative_prompt=req.negative_prompt,
             seed=req.seed,
-            width=req.width if generating else None,
-            height=req.height if generating else None,
-            scheduled_sampling_beta=(
-                req.scheduled_sampling_beta if isinstance(req, GenerateRequest) else None
-            ),
+            width=width,
+            height=height,
+            scheduled_sampling_beta=beta,
         )
     except ValidationError as e:
         first = e.errors()[0]
