@@ -1,5 +1,6 @@
 """Sessions in Redis: the store (``store.py``), its records (``records.py``), key names
-(``keys.py``) and Lua scripts (``lua/*.lua``, read once by :func:`load_scripts`)."""
+(``keys.py``), Lua scripts (``lua/*.lua``, read once by :func:`load_scripts`), the Redis
+client (``connection.py``) and what its answers mean to a client (``errors.py``)."""
 
 from .connection import connect_redis
 from .keys import SessionKeys

@@ -27,23 +27,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from redis import exceptions as redis_errors
-
-from lvi.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from lvi.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 
 from ..settings import GatewaySettings
 from .connection import connect_redis
+from .errors import raise_for_status, redis_guard
 from .keys import VID_PLACEHOLDER, SessionKeys
 from .records import IdemClaim, IdemReplay, MaskRecord, MessageRecord, SessionMeta, VersionRecord
 from .scripts import load_scripts
-
-log = logging.getLogger("lvi.gateway.sessions")
 
 
 def _s(v: bytes | str | None) -> str:
@@ -82,25 +77,6 @@ class SessionStore:
     def keys(self, sid: str) -> SessionKeys:
         return SessionKeys(sid, self.prefix)
 
-    @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn Redis being unreachable into a 503 the client can act on."""
-        try:
-            yield
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as e:
-            log.warning("redis unavailable: %s", e)
-            raise ServiceUnavailable(
-                "The session store (Redis) is unavailable; retry shortly.",
-                code="session_store_unavailable",
-                headers={"Retry-After": "2"},
-            ) from None
-        except redis_errors.BusyLoadingError:
-            raise ServiceUnavailable(
-                "The session store (Redis) is loading its data; retry shortly.",
-                code="session_store_loading",
-                headers={"Retry-After": "2"},
-            ) from None
-
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
@@ -116,7 +92,7 @@ class SessionStore:
         """Create session ``sid``; if it exists (an idempotent retry) return it, created=False.
         An id that exists under another owner is a 409 (ids are random; this is a key reuse)."""
         now = time.time()
-        with self.guard():
+        with redis_guard():
             status, value = await self._create(
                 keys=self.keys(sid).all(),
                 args=[owner, repr(now), self.settings.session_ttl_s, title or ""],
@@ -127,7 +103,7 @@ class SessionStore:
 
     async def meta(self, sid: str, owner: str) -> SessionMeta:
         """The session's meta; 404 when it does not exist or belongs to someone else."""
-        with self.guard():
+        with redis_guard():
             raw = await self.redis.hgetall(self.keys(sid).meta)
         data = {_s(k): _s(v) for k, v in raw.items()}
         if not data or data.get("owner") != owner:
@@ -145,7 +121,7 @@ class SessionStore:
         )
 
     async def delete(self, sid: str, owner: str) -> None:
-        with self.guard():
+        with redis_guard():
             status, _ = await self._delete(keys=self.keys(sid).all(), args=[owner])
         if _s(status) != "ok":
             raise NotFound(f"Session {sid} not found.", code="session_not_found", param="session")
@@ -155,7 +131,7 @@ class SessionStore:
     ) -> tuple[list[VersionRecord], list[MaskRecord], list[MessageRecord], int, int]:
         """Versions, masks, messages, redo depth and TTL (seconds) in one round trip."""
         k = self.keys(sid)
-        with self.guard():
+        with redis_guard():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(k.versions)
                 pipe.hgetall(k.masks)
@@ -181,7 +157,7 @@ class SessionStore:
         return rec
 
     async def version(self, sid: str, vid: int) -> VersionRecord:
-        with self.guard():
+        with redis_guard():
             raw = await self.redis.hget(self.keys(sid).versions, str(vid))
         if raw is None:
             raise NotFound(
@@ -192,7 +168,7 @@ class SessionStore:
         return self._version(vid, raw)
 
     async def image(self, sid: str, rec: VersionRecord) -> bytes:
-        with self.guard():
+        with redis_guard():
             data = await self.redis.hget(self.keys(sid).images, rec.image_hash)
         if data is None:  # only if the session expired between two reads
             raise NotFound(f"Session {sid} not found.", code="session_not_found")
@@ -226,7 +202,7 @@ class SessionStore:
                 + VID_PLACEHOLDER
                 + "}"
             )
-        with self.guard():
+        with redis_guard():
             status, value = await self._commit(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -246,7 +222,7 @@ class SessionStore:
                     mask_bytes,
                 ],
             )
-        self._raise_for(_s(status), _s(value), sid)
+        raise_for_status(_s(status), _s(value), sid, self.settings)
         record = record.model_copy(update={"id": int(_s(value))})
         return record
 
@@ -265,7 +241,7 @@ class SessionStore:
         expected = (
             "*" if expected_head == "*" else ("" if expected_head is None else str(expected_head))
         )
-        with self.guard():
+        with redis_guard():
             status, value = await self._move_head(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -288,33 +264,8 @@ class SessionStore:
                 code="version_not_found",
                 param="version",
             )
-        self._raise_for(st, val, sid)
+        raise_for_status(st, val, sid, self.settings)
         return int(val)
-
-    def _raise_for(self, status: str, value: str, sid: str) -> None:
-        if status == "ok":
-            return
-        if status == "gone":
-            raise NotFound(f"Session {sid} not found.", code="session_not_found")
-        if status == "conflict":
-            raise Conflict(
-                f"The session's head moved (it is now {value or 'empty'}); reload and retry.",
-                code="head_moved",
-                param="If-Match",
-            )
-        if status == "versions_cap":
-            raise Conflict(
-                f"The session has reached its limit of {self.settings.max_versions} versions; "
-                "start a new session.",
-                code="version_limit",
-            )
-        if status == "bytes_cap":
-            raise PayloadTooLarge(
-                f"The session has reached its storage limit of "
-                f"{self.settings.max_session_bytes} bytes; start a new session.",
-                code="session_storage_full",
-            )
-        raise ServiceUnavailable(f"Unexpected store answer {status!r}.")  # pragma: no cover
 
     # -- masks ------------------------------------------------------------------------------
     async def add_mask(
@@ -327,7 +278,7 @@ class SessionStore:
         idem: IdemClaim | None = None,
         idem_body: Any = None,
     ) -> MaskRecord:
-        with self.guard():
+        with redis_guard():
             status, value = await self._add_mask(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -342,12 +293,12 @@ class SessionStore:
                     self.settings.idempotency_ttl_s * 1000,
                 ],
             )
-        self._raise_for(_s(status), _s(value), sid)
+        raise_for_status(_s(status), _s(value), sid, self.settings)
         return record
 
     async def mask(self, sid: str, mask_id: str) -> tuple[MaskRecord, bytes]:
         k = self.keys(sid)
-        with self.guard():
+        with redis_guard():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hget(k.masks, mask_id)
                 pipe.hget(k.maskdata, mask_id)
@@ -365,7 +316,7 @@ class SessionStore:
         start = -last if last else 0
         if last == 0:
             return []
-        with self.guard():
+        with redis_guard():
             raw = await self.redis.lrange(self.keys(sid).messages, start, -1)
         return [MessageRecord.model_validate_json(r) for r in raw]
 
@@ -378,7 +329,7 @@ class SessionStore:
         idem: IdemClaim | None = None,
         idem_body: Any = None,
     ) -> None:
-        with self.guard():
+        with redis_guard():
             status, value = await self._append(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -391,16 +342,16 @@ class SessionStore:
                     *[m.model_dump_json() for m in messages],
                 ],
             )
-        self._raise_for(_s(status), _s(value), sid)
+        raise_for_status(_s(status), _s(value), sid, self.settings)
 
     async def clear_messages(self, sid: str, owner: str) -> None:
         """Forget the conversation; versions and masks stay."""
-        with self.guard():
+        with redis_guard():
             status, value = await self._clear_messages(
                 keys=self.keys(sid).all(),
                 args=[owner, repr(time.time()), self.settings.session_ttl_s],
             )
-        self._raise_for(_s(status), _s(value), sid)
+        raise_for_status(_s(status), _s(value), sid, self.settings)
 
     # -- idempotency ------------------------------------------------------------------------
     async def idem_begin(
@@ -417,7 +368,7 @@ class SessionStore:
         digest = hashlib.sha256(f"{principal}\0{key}".encode()).hexdigest()[:32]
         rkey = self.keys(sid).idem(digest)
         pending = json.dumps({"state": "pending", "fp": fingerprint, "token": secrets.token_hex(8)})
-        with self.guard():
+        with redis_guard():
             for _ in range(3):
                 if await self.redis.set(rkey, pending, nx=True, px=int(lock_s * 1000)):
                     return IdemClaim(rkey, fingerprint, pending)
