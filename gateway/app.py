@@ -19,11 +19,11 @@ from lvi.worker import RequestContextMiddleware
 from .auth import ApiKeyAuth
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
-from .orchestrator import Orchestrator
 from .ratelimit import RateLimiter
 from .routes import health, openai, sessions
 from .sessions import SessionStore
 from .settings import GatewaySettings
+from .workflows import Workflows
 
 log = logging.getLogger("lvi.gateway")
 
@@ -76,7 +76,9 @@ def create_app(
     app.state.ratelimiter = RateLimiter(
         store.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
     )
-    app.state.orchestrator = Orchestrator(store, clients, settings, metrics)
+    app.state.clients = clients
+    # The services the routes get through gateway.deps (one wiring place: Workflows.build).
+    app.state.workflows = Workflows.build(store, clients, settings, metrics)
     install_error_handlers(app)
     app.include_router(health.build_router())
     app.include_router(sessions.build_router())

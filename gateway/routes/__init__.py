@@ -1,1 +1,1 @@
-"""Thin HTTP routes over :class:`gateway.orchestrator.Orchestrator`."""
+"""Thin HTTP routes: each takes its services through `gateway.deps` and calls one workflow."""

@@ -1,4 +1,4 @@
-"""What every route shares: the caller's principal, content negotiation, SSE rendering."""
+"""What every route shares: content negotiation and SSE rendering (dependencies: deps.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -16,7 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from lvi.contracts.gateway import EVENT_STREAM, ChatDelta, ChatReply, ProgressEvent, Version
 from lvi.errors import LviError, error_response
 
-from ..orchestrator import EditContext, Orchestrator, Replay
+from ..idempotency import EditContext, Idempotency, Replay
 
 log = logging.getLogger("lvi.gateway.routes")
 
@@ -24,28 +24,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": "Error envelope", "content": {"application/json": {}}}
     for code in (400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504)
 }
-
-
-def orchestrator(request: Request) -> Orchestrator:
-    orch: Orchestrator = request.app.state.orchestrator
-    return orch
-
-
-async def principal(request: Request) -> str:
-    """Authenticate (401) and rate-limit (429) the caller; returns the principal."""
-    state = request.app.state
-    who: str = state.auth.authenticate(request.headers.get("authorization"))
-    try:
-        await state.ratelimiter.check(who)
-    except LviError as e:
-        if e.status == 429:
-            state.metrics.rate_limited.inc()
-        raise
-    return who
-
-
-PrincipalDep = Depends(principal)
-OrchestratorDep = Depends(orchestrator)
 
 
 def wants_stream(request: Request) -> bool:
@@ -77,7 +55,7 @@ def _error_event(exc: BaseException) -> dict[str, str]:
 
 async def respond(
     request: Request,
-    orch: Orchestrator,
+    idem: Idempotency,
     workflow: str,
     ctx: EditContext | Replay,
     steps: AsyncIterator[Any] | None,
@@ -104,7 +82,7 @@ async def respond(
             ctx.body, status_code=ctx.status, headers={"Idempotent-Replayed": "true"}
         )
     assert steps is not None
-    events = orch.run(workflow, ctx, steps)
+    events = idem.run(workflow, ctx, steps)
     if not stream:
         last: Any = None
         async for item in events:

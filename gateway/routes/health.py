@@ -12,20 +12,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lvi.contracts.gateway import Readiness, ServiceInfo, WorkerStatus
 
-from ..orchestrator import Orchestrator
-from .common import ERRORS, OrchestratorDep, PrincipalDep
+from ..clients import WorkerClients
+from ..deps import ClientsDep, PrincipalDep, SettingsDep, StoreDep
+from .common import ERRORS
 
 VERSION = "1.0.0"
 
 
-async def worker_statuses(orch: Orchestrator) -> list[WorkerStatus]:
+async def worker_statuses(clients: WorkerClients, timeout: float) -> list[WorkerStatus]:
     """Probe every worker at once (short timeout, breaker untouched)."""
-    timeout = orch.settings.probe_timeout_s
-    names = list(orch.clients.workers)
-    results = await asyncio.gather(*(orch.clients[n].probe(timeout) for n in names))
+    names = list(clients.workers)
+    results = await asyncio.gather(*(clients[n].probe(timeout) for n in names))
     out = []
     for name, (state, info, error) in zip(names, results, strict=True):
-        w = orch.clients[name]
+        w = clients[name]
         out.append(
             WorkerStatus(
                 name=name, skill=w.skill, url=w.base_url, state=state, info=info, error=error
@@ -43,10 +43,10 @@ class InfoCache:
         self.value: list[WorkerStatus] | None = None
         self.lock = asyncio.Lock()
 
-    async def get(self, orch: Orchestrator) -> list[WorkerStatus]:
+    async def get(self, clients: WorkerClients, timeout: float) -> list[WorkerStatus]:
         async with self.lock:
             if self.value is None or time.monotonic() - self.at > self.ttl:
-                self.value = await worker_statuses(orch)
+                self.value = await worker_statuses(clients, timeout)
                 self.at = time.monotonic()
             return self.value
 
@@ -65,8 +65,10 @@ def build_router() -> APIRouter:
         summary="Ready when Redis answers; lists every worker's state.",
         responses={503: {"description": "Redis is unreachable"}},
     )
-    async def readyz(orch: Orchestrator = OrchestratorDep) -> JSONResponse:
-        redis_ok, workers = await asyncio.gather(orch.store.ping(), worker_statuses(orch))
+    async def readyz(store: StoreDep, clients: ClientsDep, s: SettingsDep) -> JSONResponse:
+        redis_ok, workers = await asyncio.gather(
+            store.ping(), worker_statuses(clients, s.probe_timeout_s)
+        )
         body = Readiness(
             status="ready" if redis_ok else "not_ready",
             redis="ok" if redis_ok else "unreachable",
@@ -80,12 +82,11 @@ def build_router() -> APIRouter:
         summary="Limits and every worker's /v1/info (random_weights: the tiny profile).",
         responses=ERRORS,
     )
-    async def info(who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep) -> ServiceInfo:
-        workers = await cache.get(orch)
+    async def info(who: PrincipalDep, clients: ClientsDep, s: SettingsDep) -> ServiceInfo:
+        workers = await cache.get(clients, s.probe_timeout_s)
         profiles: dict[str, str] = {
             w.name: str(w.info.get("profile")) for w in workers if w.info and w.info.get("profile")
         }
-        s = orch.settings
         limits: dict[str, Any] = {
             "max_body_bytes": s.max_body_bytes,
             "max_image_bytes": s.max_image_bytes,

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from lvi.contracts import llava
 from lvi.errors import LviError
 
-from ..orchestrator import Orchestrator
-from .common import ERRORS, OrchestratorDep, PrincipalDep
+from ..deps import ClientsDep, PrincipalDep
+from .common import ERRORS
 
 
 def build_router() -> APIRouter:
@@ -26,10 +26,10 @@ def build_router() -> APIRouter:
     )
     async def chat_completions(
         body: llava.ChatCompletionRequest,
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
+        who: PrincipalDep,
+        clients: ClientsDep,
     ) -> Response:
-        worker = orch.clients["llava"]
+        worker = clients["llava"]
         payload = body.model_dump_json(exclude_none=True)
         if not body.stream:
             raw = await worker.request("POST", "/v1/chat/completions", content=payload)
@@ -61,8 +61,8 @@ def build_router() -> APIRouter:
     @router.get(
         "/v1/models", response_model=llava.ModelList, summary="OpenAI-compatible model list."
     )
-    async def models(who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep) -> Response:
-        raw = await orch.clients["llava"].request("GET", "/v1/models")
+    async def models(who: PrincipalDep, clients: ClientsDep) -> Response:
+        raw = await clients["llava"].request("GET", "/v1/models")
         return Response(raw, media_type="application/json")
 
     return router

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
@@ -25,13 +26,22 @@ from lvi.contracts.gateway import (
 )
 from lvi.errors import NotFound, Unprocessable, UnsupportedMediaType
 
-from ..orchestrator import Orchestrator, Replay
-from .common import ERRORS, OrchestratorDep, PrincipalDep, respond, wants_stream
+from ..deps import (
+    ChatDep,
+    IdempotencyDep,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    MasksDep,
+    PrincipalDep,
+    SessionsDep,
+    get_edits,
+    get_generate,
+)
+from ..idempotency import Replay
+from .common import ERRORS, respond, wants_stream
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RAW_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
-IdemHeader = Header(None, alias="Idempotency-Key", max_length=255)
-IfMatchHeader = Header(None, alias="If-Match", max_length=64)
 
 
 def session_id(sid: str = Path(..., description="Session id.")) -> str:
@@ -66,34 +76,34 @@ def build_router() -> APIRouter:
 
     @router.post("", status_code=201, response_model=Session, summary="Create a session.")
     async def create_session(
+        who: PrincipalDep,
+        sessions: SessionsDep,
         body: SessionCreate | None = None,
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        idempotency_key: str | None = IdemHeader,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Session:
-        return await orch.create_session(who, body.title if body else None, idempotency_key)
+        return await sessions.create_session(who, body.title if body else None, idempotency_key)
 
     @router.get("/{sid}", response_model=Session, summary="A session: versions, head, masks, chat.")
     async def get_session(
-        sid: str = Path(...), who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep
+        who: PrincipalDep, sessions: SessionsDep, sid: str = Path(...)
     ) -> JSONResponse:
-        s = await orch.session(who, session_id(sid))
+        s = await sessions.session(who, session_id(sid))
         return JSONResponse(s.model_dump(mode="json"), headers={"ETag": f'"{s.head or 0}"'})
 
     @router.delete("/{sid}", status_code=204, summary="Delete a session and all it holds.")
     async def delete_session(
-        sid: str = Path(...), who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep
+        who: PrincipalDep, sessions: SessionsDep, sid: str = Path(...)
     ) -> Response:
-        await orch.delete_session(who, session_id(sid))
+        await sessions.delete_session(who, session_id(sid))
         return Response(status_code=204)
 
     @router.delete(
         "/{sid}/messages", status_code=204, summary="Forget the chat history (images stay)."
     )
     async def clear_messages(
-        sid: str = Path(...), who: str = PrincipalDep, orch: Orchestrator = OrchestratorDep
+        who: PrincipalDep, sessions: SessionsDep, sid: str = Path(...)
     ) -> Response:
-        await orch.clear_messages(who, session_id(sid))
+        await sessions.clear_messages(who, session_id(sid))
         return Response(status_code=204)
 
     @router.post(
@@ -104,24 +114,20 @@ def build_router() -> APIRouter:
     )
     async def upload_image(
         request: Request,
+        who: PrincipalDep,
+        sessions: SessionsDep,
+        idem: IdempotencyDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        idempotency_key: str | None = IdemHeader,
-        if_match: str | None = IfMatchHeader,
+        idempotency_key: IdempotencyKeyHeader = None,
+        if_match: IfMatchHeader = None,
     ) -> Response:
         sid = session_id(sid)
         data, filename = await read_upload(request)
-        ctx = await orch.begin(
-            who,
-            sid,
-            route="upload",
-            body=data,
-            if_match=if_match,
-            idempotency_key=idempotency_key,
+        ctx = await idem.begin(
+            who, sid, route="upload", body=data, if_match=if_match, idempotency_key=idempotency_key
         )
-        steps = None if isinstance(ctx, Replay) else orch.upload(ctx, data, filename)
-        return await respond(request, orch, "upload", ctx, steps, stream=False)
+        steps = None if isinstance(ctx, Replay) else sessions.upload(ctx, data, filename)
+        return await respond(request, idem, "upload", ctx, steps, stream=False)
 
     @router.get(
         "/{sid}/images/{ref}",
@@ -131,12 +137,12 @@ def build_router() -> APIRouter:
     )
     async def get_image(
         request: Request,
+        who: PrincipalDep,
+        sessions: SessionsDep,
         sid: str = Path(...),
         ref: str = Path(..., description="A version number or 'head'."),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
     ) -> Response:
-        rec, data = await orch.image(who, session_id(sid), ref)
+        rec, data = await sessions.image(who, session_id(sid), ref)
         etag = f'"{rec.image_hash}"'
         headers = {
             "ETag": etag,
@@ -153,47 +159,49 @@ def build_router() -> APIRouter:
     async def _move(
         who: str,
         sid: str,
-        orch: Orchestrator,
+        sessions: SessionsDep,
         action: str,
         if_match: str | None,
         idempotency_key: str | None,
         target: int | None = None,
     ) -> JSONResponse:
-        v = await orch.move_head(who, session_id(sid), action, if_match, target, idempotency_key)
+        v = await sessions.move_head(
+            who, session_id(sid), action, if_match, target, idempotency_key
+        )
         return JSONResponse(v.model_dump(mode="json"), headers={"ETag": f'"{v.id}"'})
 
     @router.post("/{sid}/undo", response_model=Version, summary="Move the head to its parent.")
     async def undo(
+        who: PrincipalDep,
+        sessions: SessionsDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        if_match: str | None = IfMatchHeader,
-        idempotency_key: str | None = IdemHeader,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        return await _move(who, sid, orch, "undo", if_match, idempotency_key)
+        return await _move(who, sid, sessions, "undo", if_match, idempotency_key)
 
     @router.post(
         "/{sid}/redo", response_model=Version, summary="Move the head back to where undo left."
     )
     async def redo(
+        who: PrincipalDep,
+        sessions: SessionsDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        if_match: str | None = IfMatchHeader,
-        idempotency_key: str | None = IdemHeader,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        return await _move(who, sid, orch, "redo", if_match, idempotency_key)
+        return await _move(who, sid, sessions, "redo", if_match, idempotency_key)
 
     @router.post("/{sid}/checkout", response_model=Version, summary="Move the head to any version.")
     async def checkout(
         body: Checkout,
+        who: PrincipalDep,
+        sessions: SessionsDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        if_match: str | None = IfMatchHeader,
-        idempotency_key: str | None = IdemHeader,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> JSONResponse:
-        return await _move(who, sid, orch, "checkout", if_match, idempotency_key, body.version)
+        return await _move(who, sid, sessions, "checkout", if_match, idempotency_key, body.version)
 
     @router.post(
         "/{sid}/masks",
@@ -203,17 +211,18 @@ def build_router() -> APIRouter:
     )
     async def upload_mask(
         request: Request,
+        who: PrincipalDep,
+        masks: MasksDep,
+        idem: IdempotencyDep,
         sid: str = Path(...),
         version: int | None = Query(
             None, ge=1, description="The version it is for (default: head)."
         ),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        idempotency_key: str | None = IdemHeader,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         sid = session_id(sid)
         data, _ = await read_upload(request)
-        ctx = await orch.begin(
+        ctx = await idem.begin(
             who,
             sid,
             route=f"masks?{version}",
@@ -221,8 +230,8 @@ def build_router() -> APIRouter:
             if_match=None,
             idempotency_key=idempotency_key,
         )
-        steps = None if isinstance(ctx, Replay) else orch.upload_mask(ctx, data, version)
-        return await respond(request, orch, "upload_mask", ctx, steps, stream=False)
+        steps = None if isinstance(ctx, Replay) else masks.upload_mask(ctx, data, version)
+        return await respond(request, idem, "upload_mask", ctx, steps, stream=False)
 
     @router.get(
         "/{sid}/masks/{mask_id}",
@@ -231,12 +240,12 @@ def build_router() -> APIRouter:
         responses={200: {"content": {"image/png": {}}}},
     )
     async def get_mask(
+        who: PrincipalDep,
+        sessions: SessionsDep,
         sid: str = Path(...),
         mask_id: str = Path(..., max_length=64),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
     ) -> Response:
-        data = await orch.mask_png(who, session_id(sid), mask_id)
+        data = await sessions.mask_png(who, session_id(sid), mask_id)
         return Response(
             data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
         )
@@ -250,12 +259,13 @@ def build_router() -> APIRouter:
     async def segment(
         body: SegmentRequest,
         request: Request,
+        who: PrincipalDep,
+        masks: MasksDep,
+        idem: IdempotencyDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        idempotency_key: str | None = IdemHeader,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
-        ctx = await orch.begin(
+        ctx = await idem.begin(
             who,
             session_id(sid),
             route="segment",
@@ -263,8 +273,8 @@ def build_router() -> APIRouter:
             if_match=None,
             idempotency_key=idempotency_key,
         )
-        steps = None if isinstance(ctx, Replay) else orch.segment(ctx, body)
-        return await respond(request, orch, "segment", ctx, steps, stream=False)
+        steps = None if isinstance(ctx, Replay) else masks.segment(ctx, body)
+        return await respond(request, idem, "segment", ctx, steps, stream=False)
 
     @router.post(
         "/{sid}/chat",
@@ -274,14 +284,15 @@ def build_router() -> APIRouter:
     async def chat(
         body: ChatRequest,
         request: Request,
+        who: PrincipalDep,
+        chats: ChatDep,
+        idem: IdempotencyDep,
         sid: str = Path(...),
-        who: str = PrincipalDep,
-        orch: Orchestrator = OrchestratorDep,
-        idempotency_key: str | None = IdemHeader,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         stream = body.stream or wants_stream(request)
         body = body.model_copy(update={"stream": stream})
-        ctx = await orch.begin(
+        ctx = await idem.begin(
             who,
             session_id(sid),
             route="chat",
@@ -290,21 +301,26 @@ def build_router() -> APIRouter:
             idempotency_key=idempotency_key,
             stream=stream,
         )
-        steps = None if isinstance(ctx, Replay) else orch.chat(ctx, body)
-        return await respond(request, orch, "chat", ctx, steps, status=200, stream=stream)
+        steps = None if isinstance(ctx, Replay) else chats.chat(ctx, body)
+        return await respond(request, idem, "chat", ctx, steps, status=200, stream=stream)
 
-    def edit_route(name: str, model: type[Any], summary: str) -> None:
+    def edit_route(
+        name: str, model: type[Any], summary: str, service: Callable[[Request], Any]
+    ) -> None:
+        """``POST /{sid}/<name>``: the method ``name`` of the service ``service`` returns."""
+
         async def edit(
             request: Request,
             body: Any,
+            who: PrincipalDep,
+            workflows: Any,
+            idem: IdempotencyDep,
             sid: str = Path(...),
-            who: str = PrincipalDep,
-            orch: Orchestrator = OrchestratorDep,
-            idempotency_key: str | None = IdemHeader,
-            if_match: str | None = IfMatchHeader,
+            idempotency_key: IdempotencyKeyHeader = None,
+            if_match: IfMatchHeader = None,
         ) -> Response:
             stream = wants_stream(request)
-            ctx = await orch.begin(
+            ctx = await idem.begin(
                 who,
                 session_id(sid),
                 route=name,
@@ -313,10 +329,12 @@ def build_router() -> APIRouter:
                 idempotency_key=idempotency_key,
                 stream=stream,
             )
-            steps = None if isinstance(ctx, Replay) else getattr(orch, name)(ctx, body)
-            return await respond(request, orch, name, ctx, steps, stream=stream)
+            steps = None if isinstance(ctx, Replay) else getattr(workflows, name)(ctx, body)
+            return await respond(request, idem, name, ctx, steps, stream=stream)
 
+        # Set after definition: FastAPI reads the body model and the service from these.
         edit.__annotations__["body"] = model
+        edit.__annotations__["workflows"] = Annotated[Any, Depends(service)]
         router.add_api_route(
             f"/{{sid}}/{name}",
             edit,
@@ -327,9 +345,18 @@ def build_router() -> APIRouter:
             name=name,
         )
 
-    edit_route("remove", RemoveRequest, "Remove an object: fill its (dilated) mask.")
-    edit_route("move", MoveRequest, "Move an object by (dx, dy), or regenerate it there.")
-    edit_route("replace", ReplaceRequest, "Replace an object with a new phrase (GLIGEN).")
-    edit_route("inpaint", InpaintRequest, "Add new objects in boxes (GLIGEN).")
-    edit_route("generate", GenerateRequest, "Generate a new image from a caption (GLIGEN).")
+    edit_route("remove", RemoveRequest, "Remove an object: fill its (dilated) mask.", get_edits)
+    edit_route(
+        "move", MoveRequest, "Move an object by (dx, dy), or regenerate it there.", get_edits
+    )
+    edit_route(
+        "replace", ReplaceRequest, "Replace an object with a new phrase (GLIGEN).", get_edits
+    )
+    edit_route("inpaint", InpaintRequest, "Add new objects in boxes (GLIGEN).", get_edits)
+    edit_route(
+        "generate",
+        GenerateRequest,
+        "Generate a new image from a caption (GLIGEN).",
+        get_generate,
+    )
     return router

@@ -10,8 +10,10 @@ from redis.crc import key_slot
 
 from gateway.auth import ApiKeyAuth
 from gateway.clients import CircuitBreaker
-from gateway.orchestrator import normalise_box, parse_if_match
-from gateway.sessions import SessionKeys
+from gateway.idempotency import idem_lease_s, parse_if_match
+from gateway.sessions import SessionKeys, load_scripts
+from gateway.settings import GatewaySettings
+from gateway.workflows.generate import normalise_box
 from lvi.client import ConflictError, ServiceUnavailableError, SSEDecoder, error_from_envelope
 from lvi.errors import BadRequest, Unauthorized, Unprocessable
 
@@ -98,13 +100,26 @@ def test_every_key_of_a_session_is_in_one_cluster_slot() -> None:
 
 
 def test_idempotency_lease_follows_the_route_s_worker() -> None:
-    from gateway.orchestrator import Orchestrator
-    from gateway.settings import GatewaySettings
-
     settings = GatewaySettings(gligen_timeout_s=600, inpaint_timeout_s=120, redis_timeout_s=5)
-    orch = Orchestrator.__new__(Orchestrator)  # only the settings matter here
-    orch.settings = settings
-    assert orch.idem_lease_s("generate") == 630
-    assert orch.idem_lease_s("remove") == 150
-    assert orch.idem_lease_s("move") == 630  # may regenerate with GLIGEN
-    assert orch.idem_lease_s("upload") == orch.idem_lease_s("masks?3") == 40
+    assert idem_lease_s("generate", settings) == 630
+    assert idem_lease_s("remove", settings) == 150
+    assert idem_lease_s("move", settings) == 630  # may regenerate with GLIGEN
+    assert idem_lease_s("upload", settings) == idem_lease_s("masks?3", settings) == 40
+
+
+def test_lua_scripts_are_read_from_the_package_s_files() -> None:
+    scripts = load_scripts()
+    assert set(scripts) == {
+        "create",
+        "commit",
+        "move_head",
+        "add_mask",
+        "append_messages",
+        "delete",
+        "clear_messages",
+        "release",
+    }
+    # Every session script starts with the shared prelude (owner check, TTL, idempotency);
+    # release works on one key and has none.
+    assert all("local function owned" in src for n, src in scripts.items() if n != "release")
+    assert "local function owned" not in scripts["release"]

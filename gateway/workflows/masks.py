@@ -1,0 +1,148 @@
+"""Mask workflows: segment the head image (seem worker), or store a mask the user painted.
+
+A painted mask is the one image the gateway decodes: a single-channel PNG, decoded once in a
+thread to record its bounding box and area (which ``replace`` and ``move`` need).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from lvi.contracts import seem
+from lvi.contracts.gateway import MaskInfo, ProgressEvent, SegmentRequest
+from lvi.errors import BadRequest, Conflict, Unprocessable
+from lvi.images import EncodedMask, b64decode_payload
+
+from ..clients import WorkerClients
+from ..idempotency import EditContext
+from ..presenters import present_mask
+from ..sessions import MaskRecord, SessionStore
+from .base import Editor, Event, new_mask_id
+
+
+def mask_stats(mask: EncodedMask) -> tuple[list[int] | None, int]:
+    """Bounding box and area of a mask (decodes it: run it in a thread)."""
+    import numpy as np
+
+    m = mask.to_bool()
+    ys, xs = np.nonzero(m)
+    if len(xs) == 0:
+        return None, 0
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1], len(xs)
+
+
+class MaskService:
+    """Makes masks on a session's images; each is stored and answered as ``MaskInfo``."""
+
+    def __init__(self, store: SessionStore, clients: WorkerClients, editor: Editor) -> None:
+        self.store = store
+        self.clients = clients
+        self.editor = editor
+
+    async def segment(
+        self, ctx: EditContext, req: SegmentRequest
+    ) -> AsyncIterator[Event | MaskInfo]:
+        """The best mask the seem worker finds for the prompts, on the head image."""
+        limits = self.editor.limits
+        image = await self.editor.head_image(ctx)
+        stroke: EncodedMask | None = None
+        if req.stroke:
+            stroke = EncodedMask.from_bytes(b64decode_payload(req.stroke, limits), limits)
+            if stroke.size != image.size:
+                raise Unprocessable(
+                    f"stroke is {stroke.size[0]}x{stroke.size[1]} but the image is "
+                    f"{image.width}x{image.height}.",
+                    code="mask_size_mismatch",
+                    param="stroke",
+                )
+        seem_req = seem.SegmentRequest(
+            image=image,
+            points=req.points,
+            labels=req.labels,
+            boxes=req.boxes,
+            stroke=stroke,
+            text=req.text,
+            dilate=req.dilate,
+            merge=req.merge,
+        )
+        yield ProgressEvent(stage="segment")
+        res = await self.clients.segment(seem_req)
+        if not res.masks:
+            raise Unprocessable(
+                "Nothing was found for these prompts.", code="nothing_found", param="text"
+            )
+        best = res.masks[0]
+        if best.mask.size != image.size:
+            raise Unprocessable("The segmentation mask does not match the image size.")
+        rec = MaskRecord(
+            mask_id=new_mask_id(),
+            version=ctx.base.id if ctx.base else None,
+            source="segment",
+            width=image.width,
+            height=image.height,
+            bbox=best.bbox,
+            area=best.area,
+            score=best.score,
+            label=best.label,
+            created_at=time.time(),
+            format=best.mask.image.format,
+            mode=best.mask.image.mode,
+            nbytes=len(best.mask.image.data),
+        )
+        info = present_mask(ctx.sid, rec)
+        await self.store.add_mask(
+            ctx.sid,
+            ctx.principal,
+            rec,
+            best.mask.image.data,
+            idem=ctx.claim,
+            idem_body=info.model_dump(),
+        )
+        ctx.claim = None
+        yield info
+
+    async def upload_mask(
+        self, ctx: EditContext, data: bytes, version: int | None
+    ) -> AsyncIterator[Event | MaskInfo]:
+        """A mask the user painted (single-channel PNG) on ``version`` (default: the head)."""
+        if version is not None and (ctx.base is None or version != ctx.base.id):
+            target = await self.store.version(ctx.sid, version)
+        elif ctx.base is not None:
+            target = ctx.base
+        else:
+            raise Conflict("The session has no image yet.", code="no_image")
+        try:
+            mask = EncodedMask.from_bytes(data, self.editor.limits)
+        except BadRequest as e:
+            raise BadRequest(e.message, code=e.code, param="file") from None
+        if mask.size != (target.width, target.height):
+            raise Unprocessable(
+                f"The mask is {mask.size[0]}x{mask.size[1]} but version {target.id} is "
+                f"{target.width}x{target.height}.",
+                code="mask_size_mismatch",
+                param="file",
+            )
+        bbox, area = await asyncio.to_thread(mask_stats, mask)
+        if area == 0:
+            raise Unprocessable("The mask is empty (no pixel >= 128).", code="empty_mask")
+        rec = MaskRecord(
+            mask_id=new_mask_id(),
+            version=target.id,
+            source="upload",
+            width=target.width,
+            height=target.height,
+            bbox=bbox,
+            area=area,
+            created_at=time.time(),
+            format=mask.image.format,
+            mode=mask.image.mode,
+            nbytes=len(data),
+        )
+        info = present_mask(ctx.sid, rec)
+        await self.store.add_mask(
+            ctx.sid, ctx.principal, rec, data, idem=ctx.claim, idem_body=info.model_dump()
+        )
+        ctx.claim = None
+        yield info
