@@ -333,15 +333,8 @@ def segment(
     idempotency_key: str | None = None,
 ) -> Call[MaskInfo]:
     """A mask from clicks (``labels``: 1 include, 0 exclude), boxes, a scribble or text."""
-    req = _build(
-        SegmentRequest,
-        points=points,
-        labels=labels,
-        boxes=boxes,
-        stroke=stroke,
-        text=text,
-        dilate=dilate,
-    )
+    prompt = {"points": points, "labels": labels, "boxes": boxes, "stroke": stroke, "text": text}
+    req = _build(SegmentRequest, dilate=dilate, **prompt)
     headers = _edit_headers(None, idempotency_key, False)
     path = f"/v1/sessions/{session_id}/segment"
     return _post(path, MaskInfo.model_validate_json, req, headers=headers)
