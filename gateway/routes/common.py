@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,8 +15,6 @@ from lvi.errors import LviError
 from lvi.sse import Event, as_is, once, stream_response, wants_stream
 
 from ..orchestrator import EditContext, Orchestrator, Replay
-
-log = logging.getLogger("lvi.gateway.routes")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": "Error envelope", "content": {"application/json": {}}}

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,8 +26,6 @@ from lvi.sse import Event, stream_response, wants_stream
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
 from services.gligen.backend import GligenBackend
 from services.gligen.settings import GligenSettings
-
-log = logging.getLogger("lvi.gligen")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503, 504)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -20,8 +19,6 @@ from lvi.sse import DONE, Event, data_error, stream_response
 from lvi.worker import Deadline, DeadlineDep, create_worker_app
 from services.llava.service import ChatService, LocalChat, StreamHandle, UpstreamChat
 from services.llava.settings import LlavaSettings
-
-log = logging.getLogger("lvi.llava")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 502, 503, 504)

@@ -47,8 +47,6 @@ from .errors import APIConnectionError
 
 T = TypeVar("T")
 P = ParamSpec("P")
-
-
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 TR = TypeVar("TR", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
