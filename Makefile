@@ -10,9 +10,12 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 install: .venv/.installed
 
-.venv/.installed: pyproject.toml requirements/constraints.txt
+# The SDK (clients/python, distribution lvi-client) first: the root project depends on it and
+# no index has it.
+.venv/.installed: pyproject.toml clients/python/pyproject.toml requirements/constraints.txt
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements/constraints.txt -e ./clients/python
 	$(PIP) install -q -c requirements/constraints.txt -e ".[all,dev]"
 	touch $@
 

@@ -62,11 +62,11 @@ def create_app(
     client: Gateway | None = None,
     files: ImageFiles | None = None,
 ) -> gr.Blocks:
-    """Build the UI. ``client`` defaults to an :class:`lvi.client.AsyncLviClient` for
+    """Build the UI. ``client`` defaults to an :class:`lvi_client.AsyncLviClient` for
     ``settings.gateway_url``; tests may pass a fake with the same methods."""
     settings = settings or FrontendSettings()
     if client is None:
-        from lvi.client import AsyncLviClient
+        from lvi_client import AsyncLviClient
 
         key = settings.api_key.get_secret_value() if settings.api_key else None
         client = AsyncLviClient(settings.gateway_url, api_key=key)
@@ -697,7 +697,7 @@ def create_server(settings: FrontendSettings | None = None, client: Gateway | No
 
     settings = settings or FrontendSettings()
     if client is None:
-        from lvi.client import AsyncLviClient
+        from lvi_client import AsyncLviClient
 
         key = settings.api_key.get_secret_value() if settings.api_key else None
         client = AsyncLviClient(settings.gateway_url, api_key=key)

@@ -1,6 +1,6 @@
 """What the UI does, as plain classes over the gateway SDK (no Gradio layout in here).
 
-:class:`Controller` takes an :class:`~lvi.client.AsyncLviClient` (or anything with the same
+:class:`Controller` takes an :class:`~lvi_client.AsyncLviClient` (or anything with the same
 methods) and an :class:`ImageFiles` cache, and turns UI input values (annotator boxes,
 editor layers, clicks) into gateway calls, and gateway answers into small view objects
 (:class:`HeadView`, :class:`MaskView`) that ``frontend.app`` maps onto components.
@@ -36,12 +36,6 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from lvi.client import (
-    APIConnectionError,
-    APIError,
-    NotFoundError,
-    RateLimitError,
-)
 from lvi.contracts.gateway import (
     ChatDelta,
     ChatReply,
@@ -50,6 +44,12 @@ from lvi.contracts.gateway import (
     ServiceInfo,
     Session,
     Version,
+)
+from lvi_client import (
+    APIConnectionError,
+    APIError,
+    NotFoundError,
+    RateLimitError,
 )
 
 TINY_BANNER = (
@@ -65,7 +65,7 @@ def _no_progress(_: ProgressEvent) -> None:
 
 
 class Gateway(Protocol):
-    """The part of :class:`lvi.client.AsyncLviClient` the UI uses (a fake can stand in)."""
+    """The part of :class:`lvi_client.AsyncLviClient` the UI uses (a fake can stand in)."""
 
     async def info(self) -> ServiceInfo: ...
     async def create_session(self, title: str | None = None) -> Session: ...

@@ -23,26 +23,22 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from httpx_sse import EventSource
 from pydantic import BaseModel, ValidationError
 
 from lvi import registry
-from lvi.client import SSEDecoder
 from lvi.contracts import gligen, llava, seem
 from lvi.contracts import inpaint as inpaint_api
 from lvi.errors import (
     BadGateway,
-    BadRequest,
-    Conflict,
     DeadlineExceeded,
     LviError,
-    NotFound,
-    PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
-    Unprocessable,
-    UnsupportedMediaType,
+    error_for_status,
 )
 from lvi.logs import request_id_var
+from lvi_client.errors import status_of_type
 
 from .metrics import GatewayMetrics
 from .settings import WORKER_NAMES, GatewaySettings
@@ -52,14 +48,8 @@ M = TypeVar("M", bound=BaseModel)
 
 SKILLS = {w.name: w.skill for w in registry.WORKERS}
 
-_STATUS_ERRORS: dict[int, type[LviError]] = {
-    400: BadRequest,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    422: Unprocessable,
-}
+# A worker's answer with one of these statuses is our request's fault: relayed as it is.
+_RELAYED_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
 
 
 class CircuitBreaker:
@@ -196,9 +186,9 @@ class WorkerClient:
                 retry_after=retry_after,
                 code=f"{self.name}_busy",
             )
-        if status in _STATUS_ERRORS:
+        if status in _RELAYED_STATUSES:
             self.breaker.success()  # the worker works; our request was wrong
-            return _STATUS_ERRORS[status](message, code=code, param=param)
+            return error_for_status(status, message, code=code, param=param)
         self.breaker.failure()
         if status == 503:
             return self.unavailable(f"it is not ready ({message})")
@@ -275,11 +265,19 @@ class WorkerClient:
                     data = await resp.aread()
                     outcome = str(resp.status_code)
                     raise self._status_error(resp.status_code, data, resp.headers)
+                ctype = resp.headers.get("content-type", "")
+                if not ctype.startswith("text/event-stream"):
+                    self.breaker.failure()
+                    outcome = "bad_answer"
+                    raise BadGateway(
+                        f"The {self.name} worker answered {ctype or 'no content type'} "
+                        "instead of an event stream.",
+                        code=f"{self.name}_bad_answer",
+                        param=self.name,
+                    )
                 self.breaker.success()
-                decoder = SSEDecoder()
-                async for line in resp.aiter_lines():
-                    for ev in decoder.feed(line):
-                        yield ev.event, ev.data
+                async for ev in EventSource(resp).aiter_sse():
+                    yield ev.event, ev.data
         except httpx.HTTPError as e:
             err = self._transport_error(e)
             outcome = type(err).__name__
@@ -330,14 +328,7 @@ def _status_of(data: str) -> int:
         etype = json.loads(data)["error"]["type"]
     except (ValueError, KeyError, TypeError):
         return 502
-    return {
-        "invalid_request_error": 400,
-        "payload_too_large": 413,
-        "unsupported_media_type": 415,
-        "rate_limit_error": 429,
-        "service_unavailable": 503,
-        "timeout_error": 504,
-    }.get(etype, 502)
+    return status_of_type(str(etype), default=502)
 
 
 class WorkerClients:

@@ -14,33 +14,29 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lvi_client.errors import STATUS_TYPES, ErrorDetail, ErrorEnvelope, type_and_code
 
 log = logging.getLogger("lvi.errors")
 
 
-class ErrorDetail(BaseModel):
-    """The body of an error: a stable ``type`` and ``code`` for programs, a ``message`` for people."""
-
-    type: str
-    message: str
-    code: str
-    param: str | None = None
-
-
-class ErrorEnvelope(BaseModel):
-    """The one error shape of every component: ``{"error": {...}}``."""
-
-    error: ErrorDetail
-
-
 class LviError(Exception):
-    """Base of every error we raise on purpose. Subclasses fix the HTTP status and type."""
+    """Base of every error we raise on purpose. Subclasses fix the HTTP status; their type
+    and default code come from :data:`~lvi_client.errors.STATUS_TYPES` unless they set them."""
 
     status: int = 500
     type: str = "internal_error"
     code: str = "internal_error"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "status" in cls.__dict__ and cls.status in STATUS_TYPES:
+            etype, code = STATUS_TYPES[cls.status]
+            if "type" not in cls.__dict__:
+                cls.type = etype
+            if "code" not in cls.__dict__:
+                cls.code = code
 
     def __init__(
         self,
@@ -61,53 +57,57 @@ class LviError(Exception):
         detail = ErrorDetail(type=self.type, message=self.message, code=self.code, param=self.param)
         return {"error": detail.model_dump()}
 
+    def response(self) -> JSONResponse:
+        """This error as the envelope response, with its status and headers."""
+        return JSONResponse(self.envelope(), status_code=self.status, headers=self.headers or None)
+
 
 class BadRequest(LviError):
     """A request that is well-formed but semantically wrong (400)."""
 
-    status, type, code = 400, "invalid_request_error", "bad_request"
+    status = 400
 
 
 class Unauthorized(LviError):
     """Missing or wrong credentials (401)."""
 
-    status, type, code = 401, "authentication_error", "unauthorized"
+    status = 401
 
 
 class NotFound(LviError):
     """Unknown resource, or a resource owned by someone else (404)."""
 
-    status, type, code = 404, "not_found_error", "not_found"
+    status = 404
 
 
 class Conflict(LviError):
     """The resource changed under the caller, or a cap is reached (409)."""
 
-    status, type, code = 409, "conflict_error", "conflict"
+    status = 409
 
 
 class PayloadTooLarge(LviError):
     """A body, image or text over its limit (413)."""
 
-    status, type, code = 413, "payload_too_large", "payload_too_large"
+    status = 413
 
 
 class UnsupportedMediaType(LviError):
     """An image format or content type we do not accept (415)."""
 
-    status, type, code = 415, "unsupported_media_type", "unsupported_media_type"
+    status = 415
 
 
 class Unprocessable(LviError):
     """A request that fails schema validation (422)."""
 
-    status, type, code = 422, "invalid_request_error", "validation_error"
+    status = 422
 
 
 class RateLimited(LviError):
     """Too many requests in flight or queued (429); carries Retry-After."""
 
-    status, type, code = 429, "rate_limit_error", "rate_limited"
+    status = 429
 
     def __init__(self, message: str, *, retry_after: float = 1.0, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -117,36 +117,39 @@ class RateLimited(LviError):
 class BadGateway(LviError):
     """An upstream worker answered with something we cannot use (502)."""
 
-    status, type, code = 502, "upstream_error", "bad_gateway"
+    status = 502
 
 
 class ServiceUnavailable(LviError):
     """Not ready, draining, or a dependency is down (503)."""
 
-    status, type, code = 503, "service_unavailable", "unavailable"
+    status = 503
 
 
 class DeadlineExceeded(LviError):
     """The request's deadline passed before the work finished (504)."""
 
-    status, type, code = 504, "timeout_error", "deadline_exceeded"
+    status = 504
 
 
-_STATUS_TYPES: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "bad_request"),
-    401: ("authentication_error", "unauthorized"),
-    403: ("permission_error", "forbidden"),
-    404: ("not_found_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    406: ("invalid_request_error", "not_acceptable"),
-    409: ("conflict_error", "conflict"),
-    413: ("payload_too_large", "payload_too_large"),
-    415: ("unsupported_media_type", "unsupported_media_type"),
-    422: ("invalid_request_error", "validation_error"),
-    429: ("rate_limit_error", "rate_limited"),
-    503: ("service_unavailable", "unavailable"),
-    504: ("timeout_error", "deadline_exceeded"),
+# Each status's class (the ones above), for errors relayed from another component.
+_BY_STATUS: dict[int, type[LviError]] = {
+    c.status: c for c in LviError.__subclasses__() if c.__module__ == __name__
 }
+
+
+def error_for_status(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> LviError:
+    """Our error for an HTTP status (its class where it has one)."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, code=code, param=param)
+    err = LviError(message, code=code, param=param)
+    err.status = status
+    err.type, default_code = type_and_code(status)
+    err.code = code or default_code
+    return err
 
 
 def error_response(
@@ -159,7 +162,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Build an envelope response for any status."""
-    default_type, default_code = _STATUS_TYPES.get(status, ("internal_error", "internal_error"))
+    default_type, default_code = type_and_code(status)
     detail = ErrorDetail(
         type=type or default_type, message=message, code=code or default_code, param=param
     )
@@ -196,14 +199,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_lvi_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, LviError)
-        return error_response(
-            exc.status,
-            exc.message,
-            type=exc.type,
-            code=exc.code,
-            param=exc.param,
-            headers=exc.headers or None,
-        )
+        return exc.response()
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -224,3 +220,26 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+__all__ = [
+    "STATUS_TYPES",
+    "BadGateway",
+    "BadRequest",
+    "Conflict",
+    "DeadlineExceeded",
+    "ErrorDetail",
+    "ErrorEnvelope",
+    "LviError",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "Unprocessable",
+    "UnsupportedMediaType",
+    "error_for_status",
+    "error_response",
+    "install_error_handlers",
+    "validation_error_response",
+]

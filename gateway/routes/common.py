@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sse_starlette.sse import EventSourceResponse
 
-from lvi.contracts.gateway import EVENT_STREAM, ChatDelta, ChatReply, ProgressEvent, Version
-from lvi.errors import LviError, error_response
+from lvi.contracts.gateway import ChatDelta, ChatReply, ProgressEvent, Version
+from lvi.sse import Event, as_is, once, stream_response, wants_stream
 
 from ..idempotency import EditContext, Idempotency, Replay
-
-log = logging.getLogger("lvi.gateway.routes")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": "Error envelope", "content": {"application/json": {}}}
@@ -26,11 +21,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def wants_stream(request: Request) -> bool:
-    return EVENT_STREAM in request.headers.get("accept", "")
-
-
-def _event(item: Any) -> dict[str, str]:
+def _event(item: Any) -> Event:
+    """A workflow's item as its SSE event (the event names are the public contract's)."""
     if isinstance(item, ProgressEvent):
         return {"event": "progress", "data": item.model_dump_json()}
     if isinstance(item, Version):
@@ -42,15 +34,6 @@ def _event(item: Any) -> dict[str, str]:
     if isinstance(item, BaseModel):
         return {"event": "result", "data": item.model_dump_json()}
     return {"event": "result", "data": json.dumps(item)}
-
-
-def _error_event(exc: BaseException) -> dict[str, str]:
-    if isinstance(exc, LviError):
-        body = exc.envelope()
-    else:
-        log.exception("unhandled error in a stream", exc_info=exc)
-        body = json.loads(bytes(error_response(500, "Internal server error.").body))
-    return {"event": "error", "data": json.dumps(body)}
 
 
 async def respond(
@@ -71,16 +54,13 @@ async def respond(
     """
     stream = wants_stream(request) if stream is None else stream
     if isinstance(ctx, Replay):
+        replayed = {"Idempotent-Replayed": "true"}
         if stream:
             data = ctx.body if isinstance(ctx.body, str) else json.dumps(ctx.body)
-
-            async def replay() -> AsyncIterator[dict[str, str]]:
-                yield {"event": ctx.event, "data": data}
-
-            return EventSourceResponse(replay(), headers={"Idempotent-Replayed": "true"})
-        return JSONResponse(
-            ctx.body, status_code=ctx.status, headers={"Idempotent-Replayed": "true"}
-        )
+            return await stream_response(
+                once({"event": ctx.event, "data": data}), as_is, headers=replayed
+            )
+        return JSONResponse(ctx.body, status_code=ctx.status, headers=replayed)
     assert steps is not None
     events = idem.run(workflow, ctx, steps)
     if not stream:
@@ -90,24 +70,4 @@ async def respond(
         body = last.model_dump(mode="json") if isinstance(last, BaseModel) else last
         headers = {"ETag": f'"{last.id}"'} if isinstance(last, Version) else None
         return JSONResponse(body, status_code=status, headers=headers)
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:  # pragma: no cover - every workflow yields a result
-        first = None
-
-    async def sse() -> AsyncIterator[dict[str, str]]:
-        try:
-            if first is not None:
-                yield _event(first)
-            async for item in events:
-                yield _event(item)
-        except Exception as e:
-            yield _error_event(e)
-        finally:
-            # On a client disconnect sse-starlette cancels this task; the shield lets the
-            # workflow close its worker stream (which stops the worker) and give its
-            # Idempotency-Key back.
-            with anyio.CancelScope(shield=True):
-                await events.aclose()
-
-    return EventSourceResponse(sse(), ping=10)
+    return await stream_response(events, _event, ping=10)

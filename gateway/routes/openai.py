@@ -4,16 +4,19 @@ statelessly."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from lvi.contracts import llava
-from lvi.errors import LviError
+from lvi.sse import Event, data_error, stream_response
 
 from ..deps import ClientsDep, PrincipalDep
 from .common import ERRORS
+
+
+def _relayed(event: tuple[str, str]) -> Event:
+    """A worker's event as the client's: OpenAI streams are bare ``data:`` lines."""
+    return {"data": event[1]}
 
 
 def build_router() -> APIRouter:
@@ -34,28 +37,11 @@ def build_router() -> APIRouter:
         if not body.stream:
             raw = await worker.request("POST", "/v1/chat/completions", content=payload)
             return Response(raw, media_type="application/json")
-        events = worker.stream("/v1/chat/completions", body)
-        # Open the upstream stream before answering, so that a worker that is down or busy
-        # is a plain 503/429 rather than a broken stream.
-        first = await anext(events)
-
-        async def relay() -> AsyncIterator[bytes]:
-            try:
-                for _event, data in [first]:
-                    yield f"data: {data}\n\n".encode()
-                async for _event, data in events:
-                    yield f"data: {data}\n\n".encode()
-            except LviError as e:
-                import json
-
-                yield f"data: {json.dumps(e.envelope())}\n\n".encode()
-            finally:
-                await events.aclose()
-
-        return StreamingResponse(
-            relay(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # The worker's stream is opened before answering, so that a worker that is down or
+        # busy is a plain 503/429 rather than a broken stream. Its ``data:`` lines (chunks,
+        # then ``[DONE]``) are relayed as they are.
+        return await stream_response(
+            worker.stream("/v1/chat/completions", body), _relayed, error=data_error
         )
 
     @router.get(

@@ -38,10 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lvi.errors import ErrorEnvelope
 from lvi.images import Base64Image, Base64Mask
+from lvi_client.models import MAX_BOXES, MAX_PHRASE, MAX_PROMPT
 
-MAX_BOXES = 30  # the diffusers GLIGEN pipeline's limit (it silently drops the rest)
-MAX_PROMPT = 2000
-MAX_PHRASE = 200
 MAX_STEPS = 150
 MAX_SIDE = 2048  # hard bound of the contract; a worker may set a lower one (GLIGEN_MAX_SIDE)
 MIN_SIDE = 64

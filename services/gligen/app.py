@@ -6,18 +6,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sse_starlette import EventSourceResponse
 
 from lvi.contracts.gligen import (
-    EVENT_ERROR,
     EVENT_PROGRESS,
     EVENT_RESULT,
     EVENT_START,
@@ -26,12 +21,11 @@ from lvi.contracts.gligen import (
     Progress,
     Started,
 )
-from lvi.errors import ErrorEnvelope, LviError
+from lvi.errors import ErrorEnvelope
+from lvi.sse import Event, stream_response, wants_stream
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
 from services.gligen.backend import GligenBackend
 from services.gligen.settings import GligenSettings
-
-log = logging.getLogger("lvi.gligen")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503, 504)
@@ -45,11 +39,7 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def wants_stream(request: Request) -> bool:
-    return "text/event-stream" in request.headers.get("accept", "").lower()
-
-
-def sse_event(item: Any) -> dict[str, str]:
+def sse_event(item: Any) -> Event:
     """One item of the runtime's stream as an SSE message."""
     if isinstance(item, tuple) and item and item[0] == "result":
         result: BaseModel = item[1]
@@ -66,42 +56,14 @@ async def open_stream(rt: WorkerRuntime, req: GenerateRequest, deadline: Deadlin
 
     The first event (``start``) is awaited before the response begins, so that everything
     that can fail before the run (a full queue, bad input, a corrupt image) still answers
-    with its own HTTP status instead of a 200 stream holding an error.
+    with its own HTTP status instead of a 200 stream holding an error. When the client
+    disconnects, closing the runtime's stream sets the job's cancel flag, so the backend
+    stops at its next step.
     """
     events = rt.stream(rt.backend.generate, req, deadline=deadline)
-    try:
-        first = await anext(events)
-    except BaseException:
-        await _aclose(events)
-        raise
-    return EventSourceResponse(relay(first, events), ping=15)
-
-
-async def relay(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[dict[str, str]]:
-    """Forward runtime items as SSE; errors after the start become an ``error`` event.
-
-    When the client disconnects, sse-starlette cancels this generator; closing ``events`` in
-    ``finally`` sets the job's cancel flag, so the backend stops at its next step.
-    """
-    try:
-        yield sse_event(first)
-        async for item in events:
-            yield sse_event(item)
-    except LviError as e:
-        yield {"event": EVENT_ERROR, "data": json.dumps(e.envelope())}
-    except Exception:
-        log.exception("gligen stream failed")
-        err = LviError("Internal server error.")
-        yield {"event": EVENT_ERROR, "data": json.dumps(err.envelope())}
-    finally:
-        await _aclose(events)
-
-
-async def _aclose(events: AsyncIterator[Any]) -> None:
-    """Close the runtime's stream (an async generator): this is what cancels the job."""
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    # A failure after the start is the last event: ``event: error`` (EVENT_ERROR) with the
+    # envelope, lvi.sse's default.
+    return await stream_response(events, sse_event)
 
 
 def build_router() -> APIRouter:

@@ -3,15 +3,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 
 from lvi.contracts.llava import (
     TRUNCATED_HEADER,
@@ -19,12 +14,11 @@ from lvi.contracts.llava import (
     ChatCompletionResponse,
     ModelList,
 )
-from lvi.errors import ErrorEnvelope, LviError
+from lvi.errors import ErrorEnvelope
+from lvi.sse import DONE, Event, data_error, stream_response
 from lvi.worker import Deadline, DeadlineDep, create_worker_app
 from services.llava.service import ChatService, LocalChat, StreamHandle, UpstreamChat
 from services.llava.settings import LlavaSettings
-
-log = logging.getLogger("lvi.llava")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 502, 503, 504)
@@ -51,24 +45,26 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
-async def sse_events(handle: StreamHandle) -> AsyncIterator[dict[str, str]]:
+def chunk_event(data: str) -> Event:
+    """One delta of a streamed reply: a ``data:`` ChatCompletionChunk (OpenAI's format)."""
+    return {"data": data}
+
+
+async def stream_reply(handle: StreamHandle) -> Response:
     """SSE in OpenAI's format: one ``data:`` JSON chunk per delta, then ``data: [DONE]``.
 
     An error after the stream has started cannot change the status any more; it is sent as
-    a ``data:`` error envelope (what OpenAI clients expect) and the stream ends.
+    a ``data:`` error envelope (what OpenAI clients expect) and the stream ends. Closing the
+    handle, whatever happens, is what stops the generation and frees the slot.
     """
-    try:
-        async for data in handle.data:
-            yield {"data": data}
-        yield {"data": "[DONE]"}
-    except LviError as e:
-        log.warning("stream ended with an error: %s", e.message)
-        yield {"data": json.dumps(e.envelope())}
-    finally:
-        # Shielded: on a client disconnect this runs inside a cancelled scope, and closing is
-        # what stops the generation and frees the slot.
-        with anyio.CancelScope(shield=True):
-            await handle.close()
+    return await stream_response(
+        handle.data,
+        chunk_event,
+        error=data_error,
+        end=DONE,
+        close=handle.close,
+        headers=handle.headers,
+    )
 
 
 def build_router() -> APIRouter:
@@ -95,8 +91,7 @@ def build_router() -> APIRouter:
         svc = get_chat(request)
         chat = svc.parse(req)
         if chat.stream:
-            handle = await svc.stream(chat, deadline)
-            return EventSourceResponse(sse_events(handle), headers=handle.headers, ping=15)
+            return await stream_reply(await svc.stream(chat, deadline))
         body, headers = await svc.complete(chat, deadline, request.is_disconnected)
         return JSONResponse(body, headers=headers)
 

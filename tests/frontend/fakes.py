@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lvi.client import ConflictError, NotFoundError, ServiceUnavailableError
 from lvi.contracts.gateway import (
     ChatDelta,
     ChatReply,
@@ -31,6 +30,7 @@ from lvi.contracts.gateway import (
     Session,
     Version,
 )
+from lvi_client import ConflictError, NotFoundError, ServiceUnavailableError
 
 
 def png(arr: np.ndarray) -> bytes:

@@ -32,7 +32,7 @@ from frontend.handlers import (
     stroke_png_b64,
 )
 from frontend.settings import FrontendSettings
-from lvi.client import APIConnectionError, RateLimitError, ServiceUnavailableError
+from lvi_client import APIConnectionError, RateLimitError, ServiceUnavailableError
 from tests.frontend.fakes import FakeGateway
 
 

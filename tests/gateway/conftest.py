@@ -16,7 +16,7 @@ from support.procs import ProcessFactory, ServerProcess, free_port
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from lvi.client import LviClient
+from lvi_client import LviClient
 
 KEYS = "alice:alice-key,bob:bob-key,carol:carol-key"
 DEAD_URL = "http://127.0.0.1:9"  # nothing listens on the discard port: connection refused

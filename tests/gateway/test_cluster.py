@@ -13,7 +13,7 @@ import pytest
 from support import gw as img
 from support.procs import ProcessFactory, RedisProcess, free_port
 
-from lvi.client import ConflictError, LviClient
+from lvi_client import ConflictError, LviClient
 
 W, H = 64, 48
 

@@ -11,7 +11,7 @@ from support import gw as img
 from support.procs import ProcessFactory
 
 from gateway.clients import WorkerClients
-from lvi.client import (
+from lvi_client import (
     BadGatewayError,
     GatewayTimeoutError,
     LviClient,

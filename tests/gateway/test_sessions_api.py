@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import gw as img
 
-from lvi.client import (
+from lvi_client import (
     AuthenticationError,
     BadRequestError,
     ConflictError,

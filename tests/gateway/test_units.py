@@ -1,21 +1,24 @@
-"""Small pieces of the gateway that need no server: the circuit breaker, the SSE decoder,
+"""Small pieces of the gateway that need no server: the circuit breaker, SSE decoding,
 box normalisation, If-Match parsing, API keys, and the session key layout."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import httpx
 import pytest
 from redis.crc import key_slot
 
 from gateway.auth import ApiKeyAuth
-from gateway.clients import CircuitBreaker
+from gateway.clients import CircuitBreaker, WorkerClient
 from gateway.idempotency import idem_lease_s, parse_if_match
 from gateway.sessions import SessionKeys, load_scripts
 from gateway.settings import GatewaySettings
 from gateway.workflows.generate import normalise_box
-from lvi.client import ConflictError, ServiceUnavailableError, SSEDecoder, error_from_envelope
-from lvi.errors import BadRequest, Unauthorized, Unprocessable
+from lvi.contracts import gligen
+from lvi.errors import BadGateway, BadRequest, Unauthorized, Unprocessable
+from lvi_client import ConflictError, ServiceUnavailableError, error_from_envelope
 
 
 def test_circuit_breaker_opens_half_opens_and_closes() -> None:
@@ -36,22 +39,35 @@ def test_circuit_breaker_opens_half_opens_and_closes() -> None:
     assert b.state == "closed" and b.allow()
 
 
-def test_sse_decoder() -> None:
-    d = SSEDecoder()
-    lines = [
-        ": ping",
-        "event: progress",
-        'data: {"step": 1,',
-        'data: "total": 2}',
-        "",
-        "data: x",
-        "",
-    ]
-    events = [ev for line in lines for ev in d.feed(line)]
-    assert [(e.event, e.data) for e in events] == [
-        ("progress", '{"step": 1,\n"total": 2}'),
-        ("message", "x"),
-    ]
+def _worker(body: bytes, content_type: str = "text/event-stream") -> WorkerClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept"] == "text/event-stream"
+        return httpx.Response(200, content=body, headers={"content-type": content_type})
+
+    http = httpx.AsyncClient(base_url="http://gligen", transport=httpx.MockTransport(answer))
+    return WorkerClient("gligen", "http://gligen", 5.0, http, CircuitBreaker(3, 1.0))
+
+
+def _events(w: WorkerClient) -> list[tuple[str, str]]:
+    async def run() -> list[tuple[str, str]]:
+        req = gligen.GenerateRequest(prompt="a cat")
+        try:
+            return [ev async for ev in w.stream("/v1/generate", req)]
+        finally:
+            await w.aclose()
+
+    return asyncio.run(run())
+
+
+def test_worker_stream_decodes_sse() -> None:
+    """httpx-sse decodes the workers' streams: pings skipped, multi-line data joined."""
+    body = (
+        b': ping\r\n\r\nevent: progress\r\ndata: {"step": 1,\r\n'
+        b'data: "total": 2}\r\n\r\ndata: x\n\n'
+    )
+    assert _events(_worker(body)) == [("progress", '{"step": 1,\n"total": 2}'), ("message", "x")]
+    with pytest.raises(BadGateway, match="instead of an event stream"):
+        _events(_worker(b"{}", "application/json"))
 
 
 def test_error_from_envelope_picks_the_class() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.procs import ProcessFactory, ServerProcess
 
-from lvi.client import LviClient
+from lvi_client import LviClient
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("llava", "seem", "gligen", "inpaint")

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from support import gw as img
 
-from lvi.client import ConflictError, LviClient, NotFoundError, ServiceUnavailableError
 from lvi.contracts.gateway import Version
+from lvi_client import ConflictError, LviClient, NotFoundError, ServiceUnavailableError
 
 from .conftest import Stack
 

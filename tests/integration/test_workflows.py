@@ -13,8 +13,8 @@ import openai
 import pytest
 from support import gw as img
 
-from lvi.client import AsyncLviClient, ChatDelta, ChatReply, LviClient, NotFoundError
 from lvi.contracts.gateway import ProgressEvent
+from lvi_client import AsyncLviClient, ChatDelta, ChatReply, LviClient, NotFoundError
 
 W, H = 128, 96
 STEPS = 3  # tiny GLIGEN: a few denoising steps are enough to exercise the pipeline

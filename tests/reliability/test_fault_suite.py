@@ -51,7 +51,7 @@ from reliability.traffic import (
 from support import gw as img
 from support.procs import ProcessFactory, ServerProcess
 
-from lvi.client import APIError, GatewayTimeoutError, LviClient
+from lvi_client import APIError, GatewayTimeoutError, LviClient
 
 SESSIONS = knob("FAULT_SESSIONS", 8, 40)
 ROUNDS = knob("FAULT_ROUNDS", 1, 3)

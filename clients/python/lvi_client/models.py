@@ -1,0 +1,339 @@
+"""The gateway's public contract (``/v1``), shared by the gateway (``lvi.contracts.gateway``
+re-exports it) and the client SDK.
+
+Coordinates are pixels of the image as stored (after EXIF orientation); the gateway turns
+them into what each worker expects (GLIGEN wants boxes normalised to 0..1). Images travel
+as raw bytes (upload bodies, ``GET .../images/{version}``), never base64 in this API, except
+the optional ``stroke`` scribble of a segment request, which is a base64 single-channel PNG.
+
+Long operations stream with ``Accept: text/event-stream``: ``event: progress``
+(:class:`ProgressEvent`) ... then ``event: result`` (:class:`Version`) or ``event: error``
+(the error envelope). Chat streams ``event: delta`` (:class:`ChatDelta`) ... then
+``event: done`` (:class:`ChatReply`) or ``event: error``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The GLIGEN worker's contract (lvi.contracts.gligen) takes these three from here: the SDK
+# must not import the server's kernel, and the public limits are the gateway's to state.
+MAX_BOXES = 30  # the diffusers GLIGEN pipeline's limit (it silently drops the rest)
+MAX_PROMPT = 2000
+MAX_PHRASE = 200
+MAX_CHAT_CHARS = 8000
+MAX_POINTS = 64
+MAX_SEED = 2**32 - 1
+
+Coord = Annotated[float, Field(ge=-1e6, le=1e6)]
+PointXY = Annotated[list[Coord], Field(min_length=2, max_length=2)]
+BoxXYXY = Annotated[list[Coord], Field(min_length=4, max_length=4)]
+Phrase = Annotated[str, Field(min_length=1, max_length=MAX_PHRASE)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+EVENT_STREAM = "text/event-stream"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IF_MATCH_HEADER = "If-Match"
+
+
+# -- sessions and versions ------------------------------------------------------------------
+class SessionCreate(BaseModel):
+    """Body of ``POST /v1/sessions`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, max_length=200)
+
+
+class Version(BaseModel):
+    """One image version of a session. Versions are never deleted; the head points at one."""
+
+    id: int = Field(description="Version number within the session (1, 2, ...).")
+    parent: int | None = Field(description="The version this one was made from.")
+    operation: str = Field(description="upload, generate, remove, move, replace or inpaint.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+    image_hash: str = Field(description="sha256 of the stored image bytes.")
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+    created_at: float = Field(description="Unix time.")
+    image_url: str = Field(description="Path of the image bytes on the gateway.")
+    mask_id: str | None = Field(
+        None, description="A mask of the edited object on this version (move), if any."
+    )
+
+
+class MaskInfo(BaseModel):
+    """A mask of one session: from segmentation, a user upload, or a move."""
+
+    mask_id: str
+    version: int | None = Field(description="The image version the mask was made on.")
+    source: Literal["segment", "upload", "move"]
+    width: int
+    height: int
+    bbox: list[int] | None = Field(None, description="[x0, y0, x1, y1], x1/y1 exclusive.")
+    area: int | None = None
+    score: float | None = None
+    label: str | None = None
+    created_at: float
+    url: str
+
+
+class Message(BaseModel):
+    """A chat turn, tied to the image version it was about."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    version: int | None = Field(description="Head image version when the turn was made.")
+    note: str | None = Field(
+        None, description="What the model was told besides the text (e.g. the image changed)."
+    )
+    created_at: float
+
+
+class Session(BaseModel):
+    """A session: its versions, head, masks and messages."""
+
+    id: str
+    title: str | None = None
+    created_at: float
+    updated_at: float
+    expires_in: int | None = Field(None, description="Seconds until the session expires.")
+    head: int | None
+    can_undo: bool
+    can_redo: bool
+    bytes: int = Field(description="Bytes of images and masks stored for this session.")
+    versions: list[Version]
+    masks: list[MaskInfo]
+    messages: list[Message]
+
+
+class Checkout(BaseModel):
+    """Body of ``POST /v1/sessions/{id}/checkout``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+# -- chat -----------------------------------------------------------------------------------
+class ChatRequest(BaseModel):
+    """Body of ``POST /v1/sessions/{id}/chat``: one user turn about the head image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+    stream: bool = False
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    top_p: float = Field(0.7, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1, le=4096)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatReply(BaseModel):
+    """The turn as stored: the user's message and the assistant's reply."""
+
+    reply: Message
+    user: Message
+    usage: ChatUsage | None = None
+    finish_reason: str | None = None
+
+
+class ChatDelta(BaseModel):
+    """One streamed piece of the assistant's reply."""
+
+    content: str
+
+
+# -- segmentation and masks -----------------------------------------------------------------
+class SegmentRequest(BaseModel):
+    """Body of ``POST /v1/sessions/{id}/segment``: at least one of points, boxes, stroke, text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[PointXY] = Field(default_factory=list, max_length=MAX_POINTS)
+    labels: list[Literal[0, 1]] | None = Field(None, description="1 include, 0 exclude.")
+    boxes: list[BoxXYXY] = Field(default_factory=list, max_length=16)
+    stroke: str | None = Field(
+        None, description="Base64 single-channel PNG scribble, the size of the image."
+    )
+    text: str | None = Field(
+        None, min_length=1, max_length=256, description="Referring text ('cat. dog' for two)."
+    )
+    dilate: int = Field(0, ge=0, le=256)
+    merge: bool = Field(
+        True, description="Several objects found (boxes, text): one mask of them all."
+    )
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> SegmentRequest:
+        if not (self.points or self.boxes or self.stroke or self.text):
+            raise ValueError("give at least one of points, boxes, stroke or text")
+        if self.labels is not None and len(self.labels) != len(self.points):
+            raise ValueError("labels must have one entry per point")
+        return self
+
+
+def _one_phrase_per_box(boxes: list[Any], phrases: list[str]) -> None:
+    if len(boxes) != len(phrases):
+        raise ValueError(f"give one phrase per box ({len(boxes)} boxes, {len(phrases)} phrases)")
+
+
+# -- edits ----------------------------------------------------------------------------------
+class _Edit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Diffusion(_Edit):
+    steps: int | None = Field(None, ge=1, le=150, description="Unset: the worker's default.")
+    guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
+    seed: Seed | None = None
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
+
+
+class RemoveRequest(_Edit):
+    """Fill the masked region (the inpaint worker) -> a new version."""
+
+    mask_id: str = Field(min_length=1, max_length=64)
+    dilate: int = Field(10, ge=0, le=256, description="Grow the mask by this many pixels.")
+
+
+class MoveRequest(_Diffusion):
+    """Fill the old place, then paste the object's own pixels at (dx, dy); or, with a
+    ``phrase``, regenerate it there with GLIGEN grounded inpainting."""
+
+    mask_id: str = Field(min_length=1, max_length=64)
+    dx: int = Field(ge=-16384, le=16384)
+    dy: int = Field(ge=-16384, le=16384)
+    dilate: int = Field(10, ge=0, le=256)
+    phrase: Phrase | None = None
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    feather: int = Field(2, ge=0, le=64)
+
+
+class ReplaceRequest(_Diffusion):
+    """GLIGEN grounded inpainting inside the object's box with a new phrase."""
+
+    mask_id: str = Field(min_length=1, max_length=64)
+    phrase: Phrase
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+    use_mask: bool = Field(
+        False, description="Restrict the change to the object's mask instead of its box."
+    )
+
+
+class InpaintRequest(_Diffusion):
+    """Add new objects: one phrase per box (pixels of the head image)."""
+
+    boxes: list[BoxXYXY] = Field(min_length=1, max_length=MAX_BOXES)
+    phrases: list[Phrase] = Field(min_length=1, max_length=MAX_BOXES)
+    prompt: str | None = Field(None, max_length=MAX_PROMPT)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> InpaintRequest:
+        _one_phrase_per_box(self.boxes, self.phrases)
+        return self
+
+
+class GenerateRequest(_Diffusion):
+    """A new image from a caption, optionally grounded: boxes are pixels of the output."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
+    boxes: list[BoxXYXY] = Field(default_factory=list, max_length=MAX_BOXES)
+    phrases: list[Phrase] = Field(default_factory=list, max_length=MAX_BOXES)
+    width: int = Field(512, ge=64, le=2048, multiple_of=8)
+    height: int = Field(512, ge=64, le=2048, multiple_of=8)
+    scheduled_sampling_beta: float = Field(0.3, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> GenerateRequest:
+        _one_phrase_per_box(self.boxes, self.phrases)
+        return self
+
+
+class ProgressEvent(BaseModel):
+    """A streamed progress event of a long operation."""
+
+    stage: str = Field(description="e.g. 'inpaint', 'composite', 'generate'.")
+    step: int | None = None
+    total: int | None = None
+
+
+# -- service --------------------------------------------------------------------------------
+class WorkerStatus(BaseModel):
+    """One worker as the gateway sees it."""
+
+    name: str
+    skill: str
+    url: str
+    state: str = Field(description="ready, not_ready, unreachable or circuit_open.")
+    info: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class ServiceInfo(BaseModel):
+    """``GET /v1/info``: the gateway's limits and every worker's ``/v1/info``."""
+
+    version: str
+    random_weights: bool = Field(
+        description="True when any worker runs the 'tiny' profile: outputs are meaningless."
+    )
+    profiles: dict[str, str]
+    limits: dict[str, int]
+    workers: list[WorkerStatus]
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``."""
+
+    status: Literal["ready", "not_ready"]
+    redis: str
+    workers: list[WorkerStatus]
+
+
+__all__ = [
+    "EVENT_STREAM",
+    "IDEMPOTENCY_HEADER",
+    "IF_MATCH_HEADER",
+    "MAX_BOXES",
+    "MAX_CHAT_CHARS",
+    "MAX_PHRASE",
+    "MAX_POINTS",
+    "MAX_PROMPT",
+    "MAX_SEED",
+    "BoxXYXY",
+    "ChatDelta",
+    "ChatReply",
+    "ChatRequest",
+    "ChatUsage",
+    "Checkout",
+    "Coord",
+    "GenerateRequest",
+    "InpaintRequest",
+    "MaskInfo",
+    "Message",
+    "MoveRequest",
+    "Phrase",
+    "PointXY",
+    "ProgressEvent",
+    "Readiness",
+    "RemoveRequest",
+    "ReplaceRequest",
+    "Seed",
+    "SegmentRequest",
+    "ServiceInfo",
+    "Session",
+    "SessionCreate",
+    "Version",
+    "WorkerStatus",
+]
