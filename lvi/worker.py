@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -56,6 +56,8 @@ from lvi.settings import WorkerSettings
 
 log = logging.getLogger("lvi.worker")
 T = TypeVar("T")
+B = TypeVar("B")
+S = TypeVar("S", bound=WorkerSettings)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -109,6 +111,22 @@ class Job:
         """Send an event (e.g. progress) to a streaming client; a no-op when not streaming."""
         if self._emit is not None:
             self._emit(event)
+
+
+def build_backend(backends: Mapping[str, Callable[[S], B]], settings: S, *, default: str) -> B:
+    """The backend a worker's settings name (``<WORKER>_BACKEND``, else the profile's, else
+    ``default``), built from the worker's ``{name: class}`` registry.
+
+    An unknown name fails at startup with a message that lists the choices.
+    """
+    name = (settings.backend or default).lower()
+    try:
+        factory = backends[name]
+    except KeyError:
+        var = f"{settings.worker.upper()}_BACKEND" if settings.worker else "backend"
+        choices = ", ".join(repr(n) for n in backends)
+        raise ValueError(f"{var} must be one of {choices}, not {name!r}") from None
+    return factory(settings)
 
 
 class WorkerMetrics:
@@ -210,6 +228,53 @@ class Admission:
         self._sem.release()
 
 
+class Slot:
+    """One admission slot, held for a piece of work: the only way work gets onto the worker.
+
+    Entering waits for a free slot under the request's deadline (429 when the queue is full,
+    504 when the deadline passes while queued) after checking the worker is ready (503);
+    :meth:`release` (idempotent, synchronous) records the time spent in
+    ``lvi_inference_seconds`` and frees the slot. Use it as ``async with rt.slot(deadline):``
+    around work done on the event loop (e.g. an upstream HTTP call), or ``await
+    rt.slot(deadline).acquire()`` and call :meth:`release` yourself when the slot must outlive
+    the block (a stream that ends later). Backends and routes never touch :class:`Admission`
+    or the metrics directly.
+    """
+
+    def __init__(self, runtime: WorkerRuntime, deadline: Deadline) -> None:
+        self.runtime = runtime
+        self.deadline = deadline
+        self._t0: float | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._t0 is not None
+
+    async def acquire(self) -> Slot:
+        """Wait for the slot (see the class); return ``self``, now held."""
+        if self._t0 is not None:
+            raise RuntimeError("this slot is already held")
+        self.runtime.require_ready()
+        await self.runtime.admission.acquire(self.deadline)
+        self._t0 = time.perf_counter()
+        return self
+
+    def release(self) -> None:
+        """Free the slot; a no-op when it is not held (so every exit path may call it)."""
+        if self._t0 is None:
+            return
+        dt = time.perf_counter() - self._t0
+        self._t0 = None
+        self.runtime.metrics.inference_seconds.observe(dt)
+        self.runtime.admission.release(dt)
+
+    async def __aenter__(self) -> Slot:
+        return await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
 _DONE = object()
 
 
@@ -286,10 +351,9 @@ class WorkerRuntime:
         client that hangs up on a plain (non-streaming) request cancels its job too, instead
         of holding the accelerator until the deadline.
         """
-        self.require_ready()
         job = Job(deadline.at)
-        await self.admission.acquire(deadline)
-        future = self._submit(fn, args, job)
+        slot = await self.slot(deadline).acquire()
+        future = self._submit(fn, args, job, slot)
         try:
             if disconnected is None:
                 return await asyncio.wait_for(
@@ -322,15 +386,14 @@ class WorkerRuntime:
 
     async def stream(
         self, fn: Callable[..., T], *args: Any, deadline: Deadline
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Like :meth:`run`, but yield each event the backend emits, then ``("result", value)``.
 
         Closing the iterator (a client disconnect) sets the job's cancel flag, so the backend
         stops at its next :meth:`Job.check`.
         """
-        self.require_ready()
         job = Job(deadline.at)
-        await self.admission.acquire(deadline)
+        slot = await self.slot(deadline).acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -338,7 +401,7 @@ class WorkerRuntime:
             loop.call_soon_threadsafe(queue.put_nowait, ev)
 
         job._emit = emit
-        future = self._submit(fn, args, job)
+        future = self._submit(fn, args, job, slot)
         future.add_done_callback(lambda _f: queue.put_nowait(_DONE))
         try:
             while True:
@@ -363,20 +426,27 @@ class WorkerRuntime:
             if not future.done():
                 job.cancel_event.set()
 
-    def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], job: Job) -> asyncio.Future[T]:
+    def slot(self, deadline: Deadline) -> Slot:
+        """An admission slot for one piece of work under ``deadline`` (see :class:`Slot`)."""
+        return Slot(self, deadline)
+
+    def _submit(
+        self, fn: Callable[..., T], args: tuple[Any, ...], job: Job, slot: Slot
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        t0 = time.perf_counter()
-        future: asyncio.Future[T] = loop.run_in_executor(
-            self.executor, functools.partial(ctx.run, fn, *args, job)
-        )
+        try:
+            future: asyncio.Future[T] = loop.run_in_executor(
+                self.executor, functools.partial(ctx.run, fn, *args, job)
+            )
+        except BaseException:
+            slot.release()  # e.g. the pool is shut down: nothing will ever run
+            raise
 
         def _release(f: asyncio.Future[T]) -> None:
             if not f.cancelled():
                 f.exception()  # mark it retrieved: abandoned work must not log "never retrieved"
-            dt = time.perf_counter() - t0
-            self.metrics.inference_seconds.observe(dt)
-            self.admission.release(dt)
+            slot.release()
 
         # Released when the thread ends, not when the client stops waiting.
         future.add_done_callback(_release)
