@@ -1,4 +1,4 @@
-"""The gligen worker's FastAPI app: thin routes over :class:`GligenBackend`.
+"""The gligen worker's FastAPI app: thin routes over the backend ``GLIGEN_BACKEND`` names.
 
 ``POST /v1/generate`` answers JSON, or server-sent events with ``Accept: text/event-stream``
 (the event format is documented in :mod:`lvi.contracts.gligen`).
@@ -28,7 +28,7 @@ from lvi.contracts.gligen import (
 )
 from lvi.errors import ErrorEnvelope, LviError
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
-from services.gligen.backend import GligenBackend
+from services.gligen.backends import build_backend
 from services.gligen.settings import GligenSettings
 
 log = logging.getLogger("lvi.gligen")
@@ -131,7 +131,7 @@ def build_router() -> APIRouter:
 def create_app(settings: GligenSettings | None = None, backend: object | None = None) -> FastAPI:
     """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
     settings = settings or GligenSettings()
-    backend = backend or GligenBackend(settings)
+    backend = backend or build_backend(settings)
     return create_worker_app(
         "gligen",
         settings,
