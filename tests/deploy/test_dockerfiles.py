@@ -37,7 +37,7 @@ def build_args(name: str) -> dict[str, str]:
 
 def dockerfile_text(name: str) -> str:
     """The Dockerfile of ``name`` with its build arguments substituted, as its build reads it."""
-    text = DOCKERFILES[name].read_text()
+    text: str = DOCKERFILES[name].read_text()
     for arg, value in build_args(name).items():
         text = text.replace(f"${{{arg}}}", value)
     return text

@@ -22,6 +22,7 @@ from lvi.worker import (
     Job,
     WorkerMetrics,
     WorkerRuntime,
+    build_backend,
 )
 
 pytestmark = pytest.mark.anyio
@@ -202,3 +203,26 @@ async def test_slot_is_freed_on_error_and_refuses_when_not_ready_or_late() -> No
     with pytest.raises(ServiceUnavailable):
         await rt.slot(Deadline.after(5)).acquire()
     assert rt.admission.inflight == 0
+
+
+def test_build_backend_picks_by_name_and_lists_the_choices() -> None:
+    class Settings(WorkerSettings):
+        worker = "demo"
+
+    made: list[str] = []
+
+    def factory(tag: str) -> Any:
+        def build(settings: WorkerSettings) -> str:
+            made.append(f"{tag}:{settings.backend}")
+            return tag
+
+        return build
+
+    backends = {"fast": factory("fast"), "slow": factory("slow")}
+    assert build_backend(backends, Settings(profile="tiny"), default="slow") == "slow"
+    assert (
+        build_backend(backends, Settings(profile="tiny", backend="Fast"), default="slow") == "fast"
+    )
+    assert made == ["slow:None", "fast:Fast"]
+    with pytest.raises(ValueError, match="DEMO_BACKEND must be one of 'fast', 'slow', not 'x'"):
+        build_backend(backends, Settings(profile="tiny", backend="x"), default="slow")
