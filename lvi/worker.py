@@ -6,13 +6,16 @@ routes. :func:`create_worker_app` adds everything a model server needs around th
 - lifespan: the backend loads in the background after the socket is open, so
   ``/v2/health/live`` answers at once while ``/v2/health/ready`` says 503 until the model is
   loaded *and* one warm-up inference passed, and 503 again while draining;
-- admission control (:class:`Admission`): N inferences in flight, a bounded wait queue, 429 with
-  Retry-After beyond it;
+- admission control (:mod:`lvi.admission`): N inferences in flight, a bounded wait queue, 429
+  with Retry-After beyond it; work enters through ``WorkerRuntime.slot(deadline)``;
 - deadlines (``X-Request-Timeout``): work past its deadline answers 504 and is told to stop;
 - inference off the event loop, in a dedicated thread pool, with a :class:`Job` handle that
   the backend polls for cancellation and uses to report progress;
 - ``X-Request-ID`` in and out and in every log line, a Prometheus registry per app, JSON logs,
   and the one error envelope.
+
+(About 550 lines: the runtime, its request middleware and the app factory are read together
+when one of them changes; admission control lives in :mod:`lvi.admission`.)
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lvi.admission import Admission as Admission
+from lvi.admission import Deadline as Deadline
+from lvi.admission import Slot as Slot
 from lvi.errors import (
     BadRequest,
     DeadlineExceeded,
     LviError,
     PayloadTooLarge,
-    RateLimited,
     ServiceUnavailable,
     error_response,
     install_error_handlers,
@@ -156,123 +161,6 @@ class WorkerMetrics:
         self.ready = Gauge("lvi_ready", "1 when the worker is ready.", registry=r)
         self.worker_info = Gauge("lvi_worker_info", "Worker identity.", ["worker"], registry=r)
         self.worker_info.labels(worker=worker).set(1)
-
-
-@dataclass
-class Deadline:
-    """Absolute monotonic deadline of one request."""
-
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-
-class Admission:
-    """Bounded concurrency plus a bounded wait queue.
-
-    A request beyond ``max_concurrency + max_queue`` is refused with 429 at once instead of
-    queueing without bound; a queued request whose deadline passes leaves with 504.
-    A slot is released only when the inference thread really ends, even if the client has
-    gone: the accelerator is busy until then.
-    """
-
-    def __init__(self, max_concurrency: int, max_queue: int, metrics: WorkerMetrics) -> None:
-        self.max_concurrency = max_concurrency
-        self.max_queue = max_queue
-        self.metrics = metrics
-        self._sem = asyncio.Semaphore(max_concurrency)
-        self.waiting = 0
-        self.inflight = 0
-        self._avg_seconds = 1.0
-
-    def retry_after(self) -> float:
-        # Rough estimate: the queue ahead drains at max_concurrency jobs per average job time.
-        return max(1.0, self._avg_seconds * (self.waiting + 1) / self.max_concurrency)
-
-    async def acquire(self, deadline: Deadline) -> None:
-        if self.inflight >= self.max_concurrency and self.waiting >= self.max_queue:
-            self.metrics.rejected.labels(reason="queue_full").inc()
-            raise RateLimited(
-                f"The worker is busy ({self.inflight} running, {self.waiting} queued). Retry later.",
-                retry_after=self.retry_after(),
-                code="queue_full",
-            )
-        self.waiting += 1
-        self.metrics.queue_depth.set(self.waiting)
-        try:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop an acquisition that
-            # completes as the timeout fires, leaking a slot for good.
-            async with asyncio.timeout(max(0.0, deadline.remaining())):
-                await self._sem.acquire()
-        except TimeoutError:
-            self.metrics.rejected.labels(reason="deadline_in_queue").inc()
-            raise DeadlineExceeded(
-                "The request's deadline passed while it waited for a free slot."
-            ) from None
-        finally:
-            self.waiting -= 1
-            self.metrics.queue_depth.set(self.waiting)
-        self.inflight += 1
-        self.metrics.inflight.set(self.inflight)
-
-    def release(self, seconds: float | None = None) -> None:
-        self.inflight -= 1
-        self.metrics.inflight.set(self.inflight)
-        if seconds is not None:
-            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * seconds
-        self._sem.release()
-
-
-class Slot:
-    """One admission slot, held for a piece of work: the only way work gets onto the worker.
-
-    Entering waits for a free slot under the request's deadline (429 when the queue is full,
-    504 when the deadline passes while queued) after checking the worker is ready (503);
-    :meth:`release` (idempotent, synchronous) records the time spent in
-    ``lvi_inference_seconds`` and frees the slot. Use it as ``async with rt.slot(deadline):``
-    around work done on the event loop (e.g. an upstream HTTP call), or ``await
-    rt.slot(deadline).acquire()`` and call :meth:`release` yourself when the slot must outlive
-    the block (a stream that ends later). Backends and routes never touch :class:`Admission`
-    or the metrics directly.
-    """
-
-    def __init__(self, runtime: WorkerRuntime, deadline: Deadline) -> None:
-        self.runtime = runtime
-        self.deadline = deadline
-        self._t0: float | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._t0 is not None
-
-    async def acquire(self) -> Slot:
-        """Wait for the slot (see the class); return ``self``, now held."""
-        if self._t0 is not None:
-            raise RuntimeError("this slot is already held")
-        self.runtime.require_ready()
-        await self.runtime.admission.acquire(self.deadline)
-        self._t0 = time.perf_counter()
-        return self
-
-    def release(self) -> None:
-        """Free the slot; a no-op when it is not held (so every exit path may call it)."""
-        if self._t0 is None:
-            return
-        dt = time.perf_counter() - self._t0
-        self._t0 = None
-        self.runtime.metrics.inference_seconds.observe(dt)
-        self.runtime.admission.release(dt)
-
-    async def __aenter__(self) -> Slot:
-        return await self.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
 
 
 _DONE = object()
@@ -428,7 +316,7 @@ class WorkerRuntime:
 
     def slot(self, deadline: Deadline) -> Slot:
         """An admission slot for one piece of work under ``deadline`` (see :class:`Slot`)."""
-        return Slot(self, deadline)
+        return Slot(self.admission, self.metrics, deadline, self.require_ready)
 
     def _submit(
         self, fn: Callable[..., T], args: tuple[Any, ...], job: Job, slot: Slot
