@@ -31,7 +31,7 @@ from support.procs import free_port
 
 from lvi.contracts.inpaint import InpaintRequest
 from lvi.worker import Job
-from services.inpaint.backend import InpaintBackend
+from services.inpaint.backends import build_backend
 from services.inpaint.settings import InpaintSettings
 
 
@@ -63,7 +63,7 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        backend = InpaintBackend(InpaintSettings(profile="cpu"))
+        backend = build_backend(InpaintSettings(profile="cpu"))
         backend.load()
         rows = []
         with httpx.Client(timeout=120) as client:

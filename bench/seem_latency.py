@@ -53,6 +53,7 @@ from support.seem_scenes import iou, textured_scene  # noqa: E402
 from lvi.contracts.seem import SegmentRequest  # noqa: E402
 from lvi.worker import Job  # noqa: E402
 from services.seem.backend import SeemBackend  # noqa: E402
+from services.seem.backends import build_backend  # noqa: E402
 from services.seem.grabcut import GrabCutSegmenter  # noqa: E402
 from services.seem.prompts import ObjectPrompt  # noqa: E402
 from services.seem.settings import SeemSettings  # noqa: E402
@@ -166,7 +167,7 @@ def bench_sam(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device,
         cache_size=4,
     )
-    backend = SeemBackend(settings)
+    backend = build_backend(settings)
     t0 = time.perf_counter()
     backend.load()
     backend.warmup()
@@ -246,7 +247,7 @@ def bench_grabcut(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
             )
     # The whole request through the backend (PNG decode + GrabCut + mask PNG encode) at 1024.
-    backend = SeemBackend(SeemSettings(backend="grabcut"))
+    backend = build_backend(SeemSettings(backend="grabcut"))
     backend.load()
     rgb, _, box = textured_scene(2, 1024, 1024)
     req = SegmentRequest.model_validate({"image": b64(png_bytes(rgb)), "boxes": [list(box)]})

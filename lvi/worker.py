@@ -6,13 +6,16 @@ routes. :func:`create_worker_app` adds everything a model server needs around th
 - lifespan: the backend loads in the background after the socket is open, so
   ``/v2/health/live`` answers at once while ``/v2/health/ready`` says 503 until the model is
   loaded *and* one warm-up inference passed, and 503 again while draining;
-- admission control (:class:`Admission`): N inferences in flight, a bounded wait queue, 429 with
-  Retry-After beyond it;
+- admission control (:mod:`lvi.admission`): N inferences in flight, a bounded wait queue, 429
+  with Retry-After beyond it; work enters through ``WorkerRuntime.slot(deadline)``;
 - deadlines (``X-Request-Timeout``): work past its deadline answers 504 and is told to stop;
 - inference off the event loop, in a dedicated thread pool, with a :class:`Job` handle that
   the backend polls for cancellation and uses to report progress;
 - ``X-Request-ID`` in and out and in every log line, a Prometheus registry per app, JSON logs,
   and the one error envelope.
+
+(About 550 lines: the runtime, its request middleware and the app factory are read together
+when one of them changes; admission control lives in :mod:`lvi.admission`.)
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -41,12 +44,14 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lvi.admission import Admission as Admission
+from lvi.admission import Deadline as Deadline
+from lvi.admission import Slot as Slot
 from lvi.errors import (
     BadRequest,
     DeadlineExceeded,
     LviError,
     PayloadTooLarge,
-    RateLimited,
     ServiceUnavailable,
     error_response,
     install_error_handlers,
@@ -56,6 +61,8 @@ from lvi.settings import WorkerSettings
 
 log = logging.getLogger("lvi.worker")
 T = TypeVar("T")
+B = TypeVar("B")
+S = TypeVar("S", bound=WorkerSettings)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -111,6 +118,22 @@ class Job:
             self._emit(event)
 
 
+def build_backend(backends: Mapping[str, Callable[[S], B]], settings: S, *, default: str) -> B:
+    """The backend a worker's settings name (``<WORKER>_BACKEND``, else the profile's, else
+    ``default``), built from the worker's ``{name: class}`` registry.
+
+    An unknown name fails at startup with a message that lists the choices.
+    """
+    name = (settings.backend or default).lower()
+    try:
+        factory = backends[name]
+    except KeyError:
+        var = f"{settings.worker.upper()}_BACKEND" if settings.worker else "backend"
+        choices = ", ".join(repr(n) for n in backends)
+        raise ValueError(f"{var} must be one of {choices}, not {name!r}") from None
+    return factory(settings)
+
+
 class WorkerMetrics:
     """Prometheus metrics of one worker app, in its own registry (apps never share globals)."""
 
@@ -138,76 +161,6 @@ class WorkerMetrics:
         self.ready = Gauge("lvi_ready", "1 when the worker is ready.", registry=r)
         self.worker_info = Gauge("lvi_worker_info", "Worker identity.", ["worker"], registry=r)
         self.worker_info.labels(worker=worker).set(1)
-
-
-@dataclass
-class Deadline:
-    """Absolute monotonic deadline of one request."""
-
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-
-class Admission:
-    """Bounded concurrency plus a bounded wait queue.
-
-    A request beyond ``max_concurrency + max_queue`` is refused with 429 at once instead of
-    queueing without bound; a queued request whose deadline passes leaves with 504.
-    A slot is released only when the inference thread really ends, even if the client has
-    gone: the accelerator is busy until then.
-    """
-
-    def __init__(self, max_concurrency: int, max_queue: int, metrics: WorkerMetrics) -> None:
-        self.max_concurrency = max_concurrency
-        self.max_queue = max_queue
-        self.metrics = metrics
-        self._sem = asyncio.Semaphore(max_concurrency)
-        self.waiting = 0
-        self.inflight = 0
-        self._avg_seconds = 1.0
-
-    def retry_after(self) -> float:
-        # Rough estimate: the queue ahead drains at max_concurrency jobs per average job time.
-        return max(1.0, self._avg_seconds * (self.waiting + 1) / self.max_concurrency)
-
-    async def acquire(self, deadline: Deadline) -> None:
-        if self.inflight >= self.max_concurrency and self.waiting >= self.max_queue:
-            self.metrics.rejected.labels(reason="queue_full").inc()
-            raise RateLimited(
-                f"The worker is busy ({self.inflight} running, {self.waiting} queued). Retry later.",
-                retry_after=self.retry_after(),
-                code="queue_full",
-            )
-        self.waiting += 1
-        self.metrics.queue_depth.set(self.waiting)
-        try:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop an acquisition that
-            # completes as the timeout fires, leaking a slot for good.
-            async with asyncio.timeout(max(0.0, deadline.remaining())):
-                await self._sem.acquire()
-        except TimeoutError:
-            self.metrics.rejected.labels(reason="deadline_in_queue").inc()
-            raise DeadlineExceeded(
-                "The request's deadline passed while it waited for a free slot."
-            ) from None
-        finally:
-            self.waiting -= 1
-            self.metrics.queue_depth.set(self.waiting)
-        self.inflight += 1
-        self.metrics.inflight.set(self.inflight)
-
-    def release(self, seconds: float | None = None) -> None:
-        self.inflight -= 1
-        self.metrics.inflight.set(self.inflight)
-        if seconds is not None:
-            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * seconds
-        self._sem.release()
 
 
 _DONE = object()
@@ -286,10 +239,9 @@ class WorkerRuntime:
         client that hangs up on a plain (non-streaming) request cancels its job too, instead
         of holding the accelerator until the deadline.
         """
-        self.require_ready()
         job = Job(deadline.at)
-        await self.admission.acquire(deadline)
-        future = self._submit(fn, args, job)
+        slot = await self.slot(deadline).acquire()
+        future = self._submit(fn, args, job, slot)
         try:
             if disconnected is None:
                 return await asyncio.wait_for(
@@ -322,15 +274,14 @@ class WorkerRuntime:
 
     async def stream(
         self, fn: Callable[..., T], *args: Any, deadline: Deadline
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Like :meth:`run`, but yield each event the backend emits, then ``("result", value)``.
 
         Closing the iterator (a client disconnect) sets the job's cancel flag, so the backend
         stops at its next :meth:`Job.check`.
         """
-        self.require_ready()
         job = Job(deadline.at)
-        await self.admission.acquire(deadline)
+        slot = await self.slot(deadline).acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -338,7 +289,7 @@ class WorkerRuntime:
             loop.call_soon_threadsafe(queue.put_nowait, ev)
 
         job._emit = emit
-        future = self._submit(fn, args, job)
+        future = self._submit(fn, args, job, slot)
         future.add_done_callback(lambda _f: queue.put_nowait(_DONE))
         try:
             while True:
@@ -363,20 +314,27 @@ class WorkerRuntime:
             if not future.done():
                 job.cancel_event.set()
 
-    def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], job: Job) -> asyncio.Future[T]:
+    def slot(self, deadline: Deadline) -> Slot:
+        """An admission slot for one piece of work under ``deadline`` (see :class:`Slot`)."""
+        return Slot(self.admission, self.metrics, deadline, self.require_ready)
+
+    def _submit(
+        self, fn: Callable[..., T], args: tuple[Any, ...], job: Job, slot: Slot
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        t0 = time.perf_counter()
-        future: asyncio.Future[T] = loop.run_in_executor(
-            self.executor, functools.partial(ctx.run, fn, *args, job)
-        )
+        try:
+            future: asyncio.Future[T] = loop.run_in_executor(
+                self.executor, functools.partial(ctx.run, fn, *args, job)
+            )
+        except BaseException:
+            slot.release()  # e.g. the pool is shut down: nothing will ever run
+            raise
 
         def _release(f: asyncio.Future[T]) -> None:
             if not f.cancelled():
                 f.exception()  # mark it retrieved: abandoned work must not log "never retrieved"
-            dt = time.perf_counter() - t0
-            self.metrics.inference_seconds.observe(dt)
-            self.admission.release(dt)
+            slot.release()
 
         # Released when the thread ends, not when the client stops waiting.
         future.add_done_callback(_release)

@@ -1,4 +1,4 @@
-"""The gligen worker's FastAPI app: thin routes over :class:`GligenBackend`.
+"""The gligen worker's FastAPI app: thin routes over the backend ``GLIGEN_BACKEND`` names.
 
 ``POST /v1/generate`` answers JSON, or server-sent events with ``Accept: text/event-stream``
 (the event format is documented in :mod:`lvi.contracts.gligen`).
@@ -24,7 +24,7 @@ from lvi.contracts.gligen import (
 from lvi.errors import ErrorEnvelope
 from lvi.sse import Event, stream_response, wants_stream
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
-from services.gligen.backend import GligenBackend
+from services.gligen.backends import build_backend
 from services.gligen.settings import GligenSettings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -93,7 +93,7 @@ def build_router() -> APIRouter:
 def create_app(settings: GligenSettings | None = None, backend: object | None = None) -> FastAPI:
     """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
     settings = settings or GligenSettings()
-    backend = backend or GligenBackend(settings)
+    backend = backend or build_backend(settings)
     return create_worker_app(
         "gligen",
         settings,

@@ -30,6 +30,7 @@ import numpy as np
 from lvi.contracts.gligen import GenerateRequest, GenerateResponse, Progress, Started
 from lvi.errors import BadRequest, Unprocessable
 from lvi.images import EncodedImage, encode_image
+from lvi.masks import join_alpha, mask_bbox, split_alpha
 from lvi.profiles import missing_model, resolve_model
 from lvi.settings import resolve_device, resolve_dtype
 from lvi.worker import Cancelled, Job
@@ -74,14 +75,6 @@ def boxes_mask(pixel_boxes: list[tuple[int, int, int, int]], size: tuple[int, in
     for x0, y0, x1, y1 in pixel_boxes:
         mask[y0:y1, x0:x1] = True
     return mask
-
-
-def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``[x0, y0, x1, y1)`` of the True pixels, or None."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 @dataclass(frozen=True)
@@ -202,14 +195,6 @@ def paste(
     return out
 
 
-def split_alpha(image: EncodedImage) -> tuple[np.ndarray, np.ndarray | None]:
-    """RGB pixels, plus the alpha channel when the image has one (kept untouched)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and b"tRNS" in image.data[:4096]):
-        rgba = image.to_array("RGBA")
-        return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3]
-    return image.to_array("RGB"), None
-
-
 # -- the backend -------------------------------------------------------------------------------
 
 
@@ -254,13 +239,15 @@ class _Run:
 
 
 class GligenBackend:
-    """Both GLIGEN pipelines, loaded once and kept; one run at a time per process."""
+    """Both GLIGEN pipelines, loaded once and kept; one run at a time per process.
+
+    The ``diffusers`` entry of :data:`services.gligen.backends.BACKENDS`.
+    """
+
+    name = "diffusers"
 
     def __init__(self, settings: GligenSettings) -> None:
         self.settings = settings
-        self.name = settings.backend or "diffusers"
-        if self.name != "diffusers":
-            raise ValueError(f"GLIGEN_BACKEND must be 'diffusers', not {self.name!r}")
         self.device = resolve_device(settings.device)
         self.dtype_name = resolve_dtype(settings.dtype, self.device)
         self.pipes: dict[str, Any] = {}
@@ -388,9 +375,7 @@ class GligenBackend:
         patch = resize(pixels, crop.side)
         weights = feather_alpha(paste_mask, self.settings.feather)
         out = paste(base, patch, (crop.x0, crop.y0), weights)
-        if alpha is not None:
-            out = np.dstack([out, alpha])
-        encoded = encode_image(out)
+        encoded = encode_image(join_alpha(out, alpha))
         region = mask_bbox(paste_mask)
         return self._response(encoded, run, region=region, crop=crop.box)
 

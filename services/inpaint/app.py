@@ -1,4 +1,4 @@
-"""The inpaint worker's FastAPI app: thin routes over :class:`InpaintBackend`."""
+"""The inpaint worker's FastAPI app: thin routes over the backend ``INPAINT_BACKEND`` names."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lvi.contracts.inpaint import (
 )
 from lvi.errors import ErrorEnvelope
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
-from services.inpaint.backend import InpaintBackend
+from services.inpaint.backends import build_backend
 from services.inpaint.settings import InpaintSettings
 
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -45,7 +45,7 @@ def build_router() -> APIRouter:
 def create_app(settings: InpaintSettings | None = None, backend: object | None = None) -> FastAPI:
     """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
     settings = settings or InpaintSettings()
-    backend = backend or InpaintBackend(settings)
+    backend = backend or build_backend(settings)
     return create_worker_app(
         "inpaint",
         settings,

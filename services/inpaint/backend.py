@@ -22,30 +22,14 @@ from lvi.contracts.inpaint import (
     InpaintResponse,
 )
 from lvi.errors import BadRequest
-from lvi.images import EncodedImage, encode_image, encode_mask
+from lvi.images import encode_image, encode_mask
+from lvi.masks import dilate, join_alpha, mask_bbox, split_alpha
 from lvi.profiles import resolve_model
 from lvi.settings import resolve_device
 from lvi.worker import Job
 from services.inpaint.settings import InpaintSettings
 
 log = logging.getLogger("lvi.inpaint")
-
-
-def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a bool mask by ``radius`` pixels with an elliptical kernel (as the original demo)."""
-    if radius <= 0 or not mask.any():
-        return mask
-    k = 2 * radius + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-
-
-def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """[x0, y0, x1, y1) of the True pixels, or None."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def context_region(
@@ -57,18 +41,6 @@ def context_region(
     mx = max(min_context, int((x1 - x0) * context))
     my = max(min_context, int((y1 - y0) * context))
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-
-
-def split_alpha(image: EncodedImage) -> tuple[np.ndarray, np.ndarray | None]:
-    """RGB pixels, plus the alpha channel when the image has one (kept untouched)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and b"tRNS" in image.data[:4096]):
-        rgba = image.to_array("RGBA")
-        return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3]
-    return image.to_array("RGB"), None
-
-
-def join_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return rgb if alpha is None else np.dstack([rgb, alpha])
 
 
 class LamaModel:
@@ -98,27 +70,21 @@ class LamaModel:
 
 
 class InpaintBackend:
-    """Fills masked regions with LaMa when configured, else OpenCV; also composites."""
+    """Fills masked regions and composites. The base fills with OpenCV only (Telea or
+    Navier-Stokes); :class:`LamaBackend` adds LaMa. Built by name from
+    :data:`services.inpaint.backends.BACKENDS`."""
+
+    name = "opencv"
 
     def __init__(self, settings: InpaintSettings) -> None:
         self.settings = settings
-        self.name = settings.backend or "opencv"
-        if self.name not in ("lama", "opencv"):
-            raise ValueError(f"INPAINT_BACKEND must be 'lama' or 'opencv', not {self.name!r}")
         self.device = resolve_device(settings.device)
         self.model_path: str | None = None
         self.lama: LamaModel | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
-        if self.name == "lama":
-            if not self.settings.model:
-                raise ValueError("INPAINT_MODEL must name a LaMa TorchScript file")
-            self.model_path = resolve_model(
-                self.settings.model, self.settings.cache_dir, worker="inpaint"
-            )
-            self.lama = LamaModel(self.model_path, self.device)
-            log.info("loaded LaMa from %s on %s", self.model_path, self.device)
+        """Nothing to load: OpenCV needs no weights."""
 
     def warmup(self) -> None:
         rgb = np.full((64, 64, 3), 127, np.uint8)
@@ -170,7 +136,7 @@ class InpaintBackend:
 
     def inpaint(self, req: InpaintRequest, job: Job) -> InpaintResponse:
         mask = req.mask.to_bool()
-        mask = dilate_mask(mask, req.dilate)
+        mask = dilate(mask, req.dilate)
         bbox = mask_bbox(mask)
         if bbox is None:
             # Nothing to fill: hand back the very bytes we got (bit-identical, no re-encode).
@@ -241,3 +207,25 @@ class InpaintBackend:
             bbox=list(bbox) if bbox else None,
             mask=encode_mask(shifted) if bbox else None,
         )
+
+
+class OpenCVBackend(InpaintBackend):
+    """OpenCV inpainting (Telea / Navier-Stokes): no weights, CPU only."""
+
+    name = "opencv"
+
+
+class LamaBackend(InpaintBackend):
+    """LaMa (a TorchScript file, ``INPAINT_MODEL``) for ``auto``/``lama``; OpenCV stays
+    available as ``telea``/``ns``."""
+
+    name = "lama"
+
+    def load(self) -> None:
+        if not self.settings.model:
+            raise ValueError("INPAINT_MODEL must name a LaMa TorchScript file")
+        self.model_path = resolve_model(
+            self.settings.model, self.settings.cache_dir, worker="inpaint"
+        )
+        self.lama = LamaModel(self.model_path, self.device)
+        log.info("loaded LaMa from %s on %s", self.model_path, self.device)

@@ -17,6 +17,7 @@ from lvi.contracts.llava import (
 from lvi.errors import ErrorEnvelope
 from lvi.sse import DONE, Event, data_error, stream_response
 from lvi.worker import Deadline, DeadlineDep, create_worker_app
+from services.llava.backends import build_backend
 from services.llava.service import ChatService, LocalChat, StreamHandle, UpstreamChat
 from services.llava.settings import LlavaSettings
 
@@ -96,20 +97,6 @@ def build_router() -> APIRouter:
         return JSONResponse(body, headers=headers)
 
     return router
-
-
-def build_backend(settings: LlavaSettings) -> Any:
-    """The backend ``LLAVA_BACKEND`` names (nothing heavy is imported here)."""
-    name = settings.backend or "transformers"
-    if name == "transformers":
-        from services.llava.backend import LlavaBackend
-
-        return LlavaBackend(settings)
-    if name == "openai":
-        from services.llava.upstream import OpenAIUpstream
-
-        return OpenAIUpstream(settings)
-    raise ValueError(f"LLAVA_BACKEND must be 'transformers' or 'openai', not {name!r}")
 
 
 def create_app(settings: LlavaSettings | None = None, backend: Any | None = None) -> FastAPI:

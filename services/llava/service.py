@@ -173,40 +173,22 @@ class UpstreamChat:
         deadline: Deadline,
         disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        self.rt.require_ready()
-        await self.rt.admission.acquire(deadline)
-        t0 = time.perf_counter()
-        try:
+        async with self.rt.slot(deadline):
             return await self.upstream.complete(self._payload(chat), deadline.remaining())
-        finally:
-            dt = time.perf_counter() - t0
-            self.rt.metrics.inference_seconds.observe(dt)
-            self.rt.admission.release(dt)
 
     async def stream(self, chat: ParsedChat, deadline: Deadline) -> StreamHandle:
-        self.rt.require_ready()
-        await self.rt.admission.acquire(deadline)
-        t0 = time.perf_counter()
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                dt = time.perf_counter() - t0
-                self.rt.metrics.inference_seconds.observe(dt)
-                self.rt.admission.release(dt)
-
+        # The slot outlives this call: the stream's close() frees it.
+        slot = await self.rt.slot(deadline).acquire()
         try:
             response, headers = await self.upstream.open_stream(
                 self._payload(chat), deadline.remaining()
             )
         except BaseException:
-            release()
+            slot.release()
             raise
 
         async def close() -> None:
-            release()  # first, synchronously: a cancelled caller may not get past an await
+            slot.release()  # first, synchronously: a cancelled caller may not get past an await
             await response.aclose()
 
         return StreamHandle(headers=headers, data=self.upstream.events(response), close=close)

@@ -1,4 +1,4 @@
-"""The seem worker's FastAPI app: one thin route over :class:`SeemBackend`."""
+"""The seem worker's FastAPI app: one thin route over the backend ``SEEM_BACKEND`` names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from lvi.contracts.seem import SegmentRequest, SegmentResponse
 from lvi.errors import ErrorEnvelope
 from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
-from services.seem.backend import SeemBackend
+from services.seem.backends import build_backend
 from services.seem.settings import SeemSettings
 
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -36,7 +36,7 @@ def build_router() -> APIRouter:
 def create_app(settings: SeemSettings | None = None, backend: object | None = None) -> FastAPI:
     """App factory: ``backend`` may be injected (tests); by default it is built from settings."""
     settings = settings or SeemSettings()
-    backend = backend or SeemBackend(settings)
+    backend = backend or build_backend(settings)
     return create_worker_app(
         "seem",
         settings,

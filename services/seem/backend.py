@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from lvi.contracts.seem import SegmentMask, SegmentRequest, SegmentResponse
 from lvi.images import encode_mask
+from lvi.masks import mask_bbox, morph
 from lvi.profiles import resolve_model
 from lvi.settings import resolve_device, resolve_dtype
 from lvi.worker import Job
@@ -27,8 +28,6 @@ from services.seem.prompts import (
     Box,
     ObjectPrompt,
     check_request,
-    mask_bbox,
-    morph,
     nms_masks,
     plan_objects,
     split_phrases,
@@ -36,8 +35,6 @@ from services.seem.prompts import (
 from services.seem.settings import SeemSettings
 
 log = logging.getLogger("lvi.seem")
-
-BACKENDS = ("sam", "grabcut", "auto")
 
 
 @dataclass
@@ -50,16 +47,16 @@ class _Mask:
 
 
 class SeemBackend:
-    """Loads SAM (+ detector) or GrabCut per settings and answers :class:`SegmentRequest`."""
+    """Answers :class:`SegmentRequest` with SAM (+ detector) when loaded, else GrabCut.
+
+    The base loads nothing (GrabCut); :class:`SamBackend` and :class:`AutoBackend` load SAM.
+    Built by name from :data:`services.seem.backends.BACKENDS`.
+    """
+
+    name = "grabcut"
 
     def __init__(self, settings: SeemSettings) -> None:
         self.settings = settings
-        self.requested = (settings.backend or "grabcut").lower()
-        if self.requested not in BACKENDS:
-            raise ValueError(
-                f"SEEM_BACKEND must be one of {', '.join(BACKENDS)}, not {self.requested!r}"
-            )
-        self.name = "grabcut" if self.requested == "grabcut" else "sam"
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         self.model_path: str | None = None
@@ -76,44 +73,7 @@ class SeemBackend:
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
-        if self.requested == "grabcut":
-            log.info("seem backend: GrabCut (no weights)")
-            return
-        from services.seem.sam import SamEngine, TextDetector
-
-        auto = self.requested == "auto"
-        s = self.settings
-        if not s.model:
-            if not auto:
-                raise ValueError("SEEM_MODEL must name a SAM checkpoint when SEEM_BACKEND=sam")
-            self._fall_back("no SEEM_MODEL is set")
-            return
-        try:
-            self.model_path = resolve_model(s.model, s.cache_dir, worker="seem")
-            # 'auto' uses weights already on this machine and never starts a download.
-            self.sam = SamEngine(self.model_path, self.device, self.dtype, local_files_only=auto)
-        except Exception as e:
-            if not auto:
-                raise
-            self._fall_back(f"SAM '{s.model}' is not available ({type(e).__name__})")
-            return
-        log.info("loaded SAM from %s on %s (%s)", self.model_path, self.device, self.dtype)
-        if s.detector:
-            try:
-                self.detector_path = resolve_model(s.detector, s.cache_dir, worker="seem")
-                self.detector = TextDetector(
-                    self.detector_path, self.device, self.dtype, local_files_only=auto
-                )
-                log.info("loaded Grounding DINO from %s", self.detector_path)
-            except Exception as e:
-                if not auto:
-                    raise
-                log.warning(
-                    "text prompts disabled: detector '%s' is not available (%s)",
-                    s.detector,
-                    type(e).__name__,
-                )
-                self.detector = None
+        log.info("seem backend: GrabCut (no weights)")
 
     def _fall_back(self, why: str) -> None:
         log.warning("seem backend: %s; falling back to GrabCut (no text prompts)", why)
@@ -217,7 +177,7 @@ class SeemBackend:
                 SegmentMask(
                     mask=encode_mask(px),
                     score=round(m.score, 6),
-                    bbox=mask_bbox(px),
+                    bbox=list(mask_bbox(px) or (0, 0, 0, 0)),  # the contract's empty box
                     area=int(np.count_nonzero(px)),
                     label=m.label,
                 )
@@ -285,3 +245,61 @@ class SeemBackend:
             for i in keep
         ]
         return masks, hit
+
+
+class GrabCutBackend(SeemBackend):
+    """OpenCV GrabCut: no weights, no text prompts, no everything mode."""
+
+    name = "grabcut"
+
+
+class SamBackend(SeemBackend):
+    """SAM (+ Grounding DINO for text) from ``SEEM_MODEL`` (and ``SEEM_DETECTOR``); a missing
+    model fails the load."""
+
+    name = "sam"
+    # Use only weights already on this machine and fall back to GrabCut without them.
+    fallback = False
+
+    def load(self) -> None:
+        from services.seem.sam import SamEngine, TextDetector
+
+        auto = self.fallback
+        s = self.settings
+        if not s.model:
+            if not auto:
+                raise ValueError("SEEM_MODEL must name a SAM checkpoint when SEEM_BACKEND=sam")
+            self._fall_back("no SEEM_MODEL is set")
+            return
+        try:
+            self.model_path = resolve_model(s.model, s.cache_dir, worker="seem")
+            # 'auto' uses weights already on this machine and never starts a download.
+            self.sam = SamEngine(self.model_path, self.device, self.dtype, local_files_only=auto)
+        except Exception as e:
+            if not auto:
+                raise
+            self._fall_back(f"SAM '{s.model}' is not available ({type(e).__name__})")
+            return
+        log.info("loaded SAM from %s on %s (%s)", self.model_path, self.device, self.dtype)
+        if s.detector:
+            try:
+                self.detector_path = resolve_model(s.detector, s.cache_dir, worker="seem")
+                self.detector = TextDetector(
+                    self.detector_path, self.device, self.dtype, local_files_only=auto
+                )
+                log.info("loaded Grounding DINO from %s", self.detector_path)
+            except Exception as e:
+                if not auto:
+                    raise
+                log.warning(
+                    "text prompts disabled: detector '%s' is not available (%s)",
+                    s.detector,
+                    type(e).__name__,
+                )
+                self.detector = None
+
+
+class AutoBackend(SamBackend):
+    """SAM when its weights are already here (never downloads), GrabCut otherwise."""
+
+    fallback = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from lvi.contracts.seem import SegmentRequest
@@ -230,30 +229,6 @@ def stroke_box(stroke: np.ndarray, margin: float) -> Box:
 
 
 # -- mask helpers --------------------------------------------------------------------------
-
-
-def _disk(radius: int) -> np.ndarray:
-    k = 2 * radius + 1
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-
-
-def morph(mask: np.ndarray, erode: int, dilate: int) -> np.ndarray:
-    """Erode then dilate a bool mask by the given radii (elliptical kernels)."""
-    out = mask
-    if erode > 0 and out.any():
-        out = cv2.erode(out.astype(np.uint8), _disk(erode)).astype(bool)
-    if dilate > 0 and out.any():
-        out = cv2.dilate(out.astype(np.uint8), _disk(dilate)).astype(bool)
-    return out
-
-
-def mask_bbox(mask: np.ndarray) -> list[int]:
-    """[x0, y0, x1, y1) of the True pixels; zeros for an empty mask."""
-    rows = np.flatnonzero(mask.any(1))
-    if len(rows) == 0:
-        return [0, 0, 0, 0]
-    cols = np.flatnonzero(mask.any(0))
-    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PORTS = {c.name: c.default_port for c in COMPONENTS}
 DOCKERFILES = {
-    **{w: f"services/{w}/Dockerfile" for w in WORKERS},
+    **{w: "services/Dockerfile" for w in WORKERS},  # one recipe, built with WORKER and PORT
     "gateway": "gateway/Dockerfile",
     "frontend": "frontend/Dockerfile",
 }
@@ -63,6 +63,7 @@ def build(client: Any, name: str, target: str) -> str:
             path=str(ROOT),
             dockerfile=DOCKERFILES[name],
             target=target if name in WORKERS else None,
+            buildargs={"WORKER": name, "PORT": str(PORTS[name])} if name in WORKERS else None,
             tag=tag,
             rm=True,
             forcerm=True,

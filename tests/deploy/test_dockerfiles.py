@@ -1,6 +1,10 @@
 """Dockerfiles: hadolint-clean, pinned bases, multi-stage, non-root, health-checked, built from
 the repository root with the constraints file; small images without torch for the gateway and
-frontend, CUDA images (plus a CPU target) for the workers."""
+frontend, CUDA images (plus a CPU target) for the workers.
+
+The four workers share one recipe, ``services/Dockerfile``, built with ``WORKER`` and ``PORT``:
+the per-component checks read it as each worker's build sees it (build arguments substituted).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.deploy import ROOT, WORKERS, run
@@ -16,11 +21,26 @@ from launcher.components import COMPONENTS
 
 PORTS = {c.name: c.default_port for c in COMPONENTS}
 READY = {c.name: c.ready_path for c in COMPONENTS}
+WORKER_DOCKERFILE = ROOT / "services" / "Dockerfile"
 DOCKERFILES = {
-    **{w: ROOT / "services" / w / "Dockerfile" for w in WORKERS},
+    **{w: WORKER_DOCKERFILE for w in WORKERS},
     "gateway": ROOT / "gateway" / "Dockerfile",
     "frontend": ROOT / "frontend" / "Dockerfile",
 }
+FILES = sorted(set(DOCKERFILES.values()))
+
+
+def build_args(name: str) -> dict[str, str]:
+    """What docker-compose.yml passes to build ``name`` (workers only)."""
+    return {"WORKER": name, "PORT": str(PORTS[name])} if name in WORKERS else {}
+
+
+def dockerfile_text(name: str) -> str:
+    """The Dockerfile of ``name`` with its build arguments substituted, as its build reads it."""
+    text: str = DOCKERFILES[name].read_text()
+    for arg, value in build_args(name).items():
+        text = text.replace(f"${{{arg}}}", value)
+    return text
 
 
 @dataclass
@@ -33,9 +53,9 @@ class Stage:
         return [ln[len(op) + 1 :] for ln in self.lines if ln.upper().startswith(op + " ")]
 
 
-def stages(path: Path) -> list[Stage]:
+def stages(name: str) -> list[Stage]:
     """The Dockerfile's stages, with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    text = re.sub(r"\\\n\s*", " ", dockerfile_text(name))
     out: list[Stage] = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -51,7 +71,7 @@ def stages(path: Path) -> list[Stage]:
 
 def final_stages(name: str) -> dict[str, Stage]:
     """Target -> runtime stage: workers have gpu (the default, last) and cpu; others one."""
-    st = stages(DOCKERFILES[name])
+    st = stages(name)
     if name in WORKERS:
         by_name = {s.name: s for s in st}
         assert st[-1].name == "gpu", "the default target of a worker image must be gpu"
@@ -61,19 +81,19 @@ def final_stages(name: str) -> dict[str, Stage]:
 
 def root_base(name: str, stage: str) -> str:
     """The external image a stage starts from, following stage-on-stage FROMs."""
-    by_name = {s.name: s for s in stages(DOCKERFILES[name])}
+    by_name = {s.name: s for s in stages(name)}
     base = by_name[stage].base
     return root_base(name, base) if base in by_name else base
 
 
 def test_hadolint_passes_on_every_dockerfile(hadolint: Path) -> None:
-    r = run([hadolint, "--no-color", *DOCKERFILES.values()])
+    r = run([hadolint, "--no-color", *FILES])
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_bases_are_pinned_and_multi_stage(name: str) -> None:
-    st = stages(DOCKERFILES[name])
+    st = stages(name)
     names = {s.name for s in st}
     assert len(st) >= 2, "multi-stage: build tools stay out of the runtime image"
     for s in st:
@@ -86,7 +106,7 @@ def test_bases_are_pinned_and_multi_stage(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_runtime_stages_are_non_root_and_health_checked(name: str) -> None:
-    st = stages(DOCKERFILES[name])
+    st = stages(name)
     by_name = {s.name: s for s in st}
     for target, stage in final_stages(name).items():
         users = stage.instructions("USER")
@@ -94,13 +114,23 @@ def test_runtime_stages_are_non_root_and_health_checked(name: str) -> None:
         uid = users[-1].split(":")[0]
         assert uid not in ("root", "0"), f"{target} runs as root"
         (hc,) = stage.instructions("HEALTHCHECK")
-        assert READY[name] in hc and str(PORTS[name]) in hc, hc
+        env = " ".join(stage.instructions("ENV"))
+        # A worker's check reads its port from the environment the build set (LVI_WORKER_PORT).
+        port = (
+            f"LVI_WORKER_PORT={PORTS[name]}" in env if name in WORKERS else str(PORTS[name]) in hc
+        )
+        assert READY[name] in hc and port, hc
         assert "urllib" in hc, "slim images have no curl: the check uses Python"
         (expose,) = stage.instructions("EXPOSE")
         assert expose == str(PORTS[name])
         cmd = stage.instructions("CMD")[-1]
         assert cmd.startswith("["), "exec form, so signals reach the server"
-        assert '"launcher"' in cmd
+        if name in WORKERS:
+            # The shell only expands the worker's name, then becomes the server (exec).
+            assert cmd.startswith('["sh", "-c", "exec python -m launcher worker '), cmd
+            assert '\\"$LVI_WORKER\\"' in cmd and f"LVI_WORKER={name}" in env, (cmd, env)
+        else:
+            assert '"launcher"' in cmd
         # No compiler or build stage leftovers: the venv comes from a build stage.
         (copy_venv,) = [c for c in stage.instructions("COPY") if "/opt/venv" in c]
         assert re.search(r"--from=(\S+)", copy_venv).group(1) in by_name  # type: ignore[union-attr]
@@ -108,7 +138,7 @@ def test_runtime_stages_are_non_root_and_health_checked(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_installs_only_its_extra_with_the_constraints(name: str) -> None:
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILES[name].read_text())
+    text = re.sub(r"\\\n\s*", " ", dockerfile_text(name))
     installs = re.findall(r"pip install [^&\n]*\.\[([a-z,]+)\]", text)
     assert installs and set(installs) == {name}, installs
     for line in re.findall(r"pip install [^&\n]*\.\[[a-z,]+\][^&\n]*", text):
@@ -120,9 +150,9 @@ def test_gateway_and_frontend_images_are_small(name: str) -> None:
     (runtime,) = final_stages(name).values()
     base = root_base(name, runtime.name or "")
     assert base.startswith("python:") and "slim" in base, base
-    for s in stages(DOCKERFILES[name]):
+    for s in stages(name):
         assert not s.base.startswith(("nvidia/", "pytorch/")), s.base
-    text = DOCKERFILES[name].read_text()
+    text = dockerfile_text(name)
     assert "torch==" not in text and "torch must not be in this image" in text
     import tomllib
 
@@ -137,7 +167,7 @@ def test_worker_images_are_cuda_with_a_cpu_target(name: str) -> None:
     targets = final_stages(name)
     assert root_base(name, "gpu").startswith("nvidia/cuda:"), root_base(name, "gpu")
     assert root_base(name, "cpu").startswith("python:"), root_base(name, "cpu")
-    text = DOCKERFILES[name].read_text()
+    text = dockerfile_text(name)
     assert "torch.version.cuda" in text, "the gpu build must refuse a torch without CUDA"
     assert "download.pytorch.org/whl/cpu" in text
     for target, stage in targets.items():
@@ -175,7 +205,7 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_copies_come_from_the_repository_root(name: str) -> None:
     patterns = dockerignore_patterns()
-    for stage in stages(DOCKERFILES[name]):
+    for stage in stages(name):
         for copy in stage.instructions("COPY"):
             if copy.startswith("--from"):
                 continue
@@ -185,17 +215,51 @@ def test_copies_come_from_the_repository_root(name: str) -> None:
                 assert not ignored(src, patterns), f"{src} is excluded by .dockerignore"
 
 
-def test_worker_dockerfiles_differ_only_by_worker_name_and_port() -> None:
-    """The four worker Dockerfiles are one recipe (Docker has no include, and the layout keeps a
-    Dockerfile beside each worker): this keeps them from drifting apart, e.g. a base image
-    bumped in one of them only."""
+def test_one_recipe_builds_every_worker_from_its_arguments() -> None:
+    """services/Dockerfile names no worker: the extra, the import check, the port and the
+    command all come from WORKER and PORT, which every stage that uses them declares."""
+    text = WORKER_DOCKERFILE.read_text()
+    code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    for name in WORKERS:
+        assert name not in code.replace("llava-interactive-serve", ""), name
+        assert str(PORTS[name]) not in code
+    assert '".[${WORKER}]"' in code and "services.${WORKER}.app" in code
+    assert "EXPOSE ${PORT}" in code and "LVI_WORKER_PORT=${PORT}" in code
+    # A stage sees a build argument only when it declares it (after FROM).
+    raw_stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    for raw in raw_stages:
+        body = "\n".join(ln for ln in raw.splitlines()[1:] if not ln.lstrip().startswith("#"))
+        for arg in ("WORKER", "PORT"):
+            if f"${{{arg}}}" in body:
+                assert re.search(rf"^ARG {arg}$", body, re.M), (arg, raw.splitlines()[0])
+    # Without the arguments the build stops with a message instead of building a broken image.
+    assert 'test -n "${WORKER}"' in code and 'test -n "${PORT}"' in code
+    for name in WORKERS:
+        assert not (ROOT / "services" / name / "Dockerfile").exists(), name
 
-    def normalised(name: str) -> str:
-        text = DOCKERFILES[name].read_text().replace("llava-interactive-serve", "<PROJECT>")
-        text = text.replace(str(PORTS[name]), "<PORT>").replace(name.upper(), "<PREFIX>")
-        body = text.replace(name, "<WORKER>").splitlines()
-        return "\n".join(body[2:])  # the first two lines describe the worker
 
-    reference = normalised(WORKERS[0])
-    for name in WORKERS[1:]:
-        assert normalised(name) == reference, f"services/{name}/Dockerfile drifted"
+@pytest.mark.parametrize("name", WORKERS)
+def test_each_worker_build_installs_its_extra_and_runs_itself(name: str) -> None:
+    text = re.sub(r"\\\n\s*", " ", dockerfile_text(name))
+    assert re.findall(r"pip install [^&\n]*\.\[([a-z,]+)\]", text) == [name, name]
+    assert text.count(f"import launcher.cli, services.{name}.app") == 2
+    for target, stage in final_stages(name).items():
+        env = " ".join(stage.instructions("ENV"))
+        assert f"LVI_WORKER={name}" in env and f"LVI_WORKER_PORT={PORTS[name]}" in env, target
+        (expose,) = stage.instructions("EXPOSE")
+        assert expose == str(PORTS[name])
+
+
+def test_compose_builds_each_worker_with_its_name_and_port(
+    compose_config: dict[str, dict[str, Any]],
+) -> None:
+    for variant, model in compose_config.items():
+        for service, spec in model["services"].items():
+            build = spec.get("build")
+            if not build or not build["dockerfile"].startswith("services/"):
+                continue
+            assert build["dockerfile"] == "services/Dockerfile", (variant, service)
+            worker = build["args"]["WORKER"]
+            assert worker == service or service == "models-pull", (variant, service, worker)
+            assert build["args"] == build_args(worker), (variant, service, build["args"])
+            assert spec["image"].split("/")[-1].startswith(worker + ":"), spec["image"]

@@ -22,6 +22,7 @@ from lvi.worker import (
     Job,
     WorkerMetrics,
     WorkerRuntime,
+    build_backend,
 )
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +160,69 @@ async def test_a_client_that_hangs_up_cancels_a_plain_request() -> None:
 
 async def _no() -> bool:
     return False
+
+
+async def test_slot_admits_times_and_frees_work_outside_the_pool() -> None:
+    rt, _backend = await make_runtime(concurrency=1, queue=1)
+
+    def observed() -> float:
+        (metric,) = rt.metrics.inference_seconds.collect()
+        return {s.name: s.value for s in metric.samples}["lvi_inference_seconds_count"]
+
+    count = observed()
+    async with rt.slot(Deadline.after(5)) as held:
+        assert held.held and rt.admission.inflight == 1
+        # A second request waits in the queue; a third is refused with 429.
+        waiting = asyncio.create_task(rt.slot(Deadline.after(5)).acquire())
+        await asyncio.sleep(0.05)
+        assert rt.admission.waiting == 1
+        with pytest.raises(RateLimited):
+            await rt.slot(Deadline.after(5)).acquire()
+    assert not held.held
+    second = await waiting  # admitted once the first left its block
+    assert rt.admission.inflight == 1
+    second.release()
+    second.release()  # idempotent: every exit path may call it
+    assert rt.admission.inflight == 0 and rt.admission.waiting == 0
+    assert observed() == count + 2
+
+
+async def test_slot_is_freed_on_error_and_refuses_when_not_ready_or_late() -> None:
+    rt, _backend = await make_runtime(concurrency=1, queue=4)
+    with pytest.raises(KeyError):
+        async with rt.slot(Deadline.after(5)):
+            raise KeyError("boom")
+    assert rt.admission.inflight == 0
+    # Deadline passing while queued: 504, and the queue is left as it was.
+    held = await rt.slot(Deadline.after(5)).acquire()
+    with pytest.raises(DeadlineExceeded):
+        await rt.slot(Deadline.after(0.05)).acquire()
+    assert rt.admission.waiting == 0
+    held.release()
+    rt.state = "draining"
+    with pytest.raises(ServiceUnavailable):
+        await rt.slot(Deadline.after(5)).acquire()
+    assert rt.admission.inflight == 0
+
+
+def test_build_backend_picks_by_name_and_lists_the_choices() -> None:
+    class Settings(WorkerSettings):
+        worker = "demo"
+
+    made: list[str] = []
+
+    def factory(tag: str) -> Any:
+        def build(settings: WorkerSettings) -> str:
+            made.append(f"{tag}:{settings.backend}")
+            return tag
+
+        return build
+
+    backends = {"fast": factory("fast"), "slow": factory("slow")}
+    assert build_backend(backends, Settings(profile="tiny"), default="slow") == "slow"
+    assert (
+        build_backend(backends, Settings(profile="tiny", backend="Fast"), default="slow") == "fast"
+    )
+    assert made == ["slow:None", "fast:Fast"]
+    with pytest.raises(ValueError, match="DEMO_BACKEND must be one of 'fast', 'slow', not 'x'"):
+        build_backend(backends, Settings(profile="tiny", backend="x"), default="slow")

@@ -100,11 +100,11 @@ class DelayedBackend:
 
 def build_app(delay: float, port: int) -> Any:
     from services.inpaint.app import create_app
-    from services.inpaint.backend import InpaintBackend
+    from services.inpaint.backends import build_backend
     from services.inpaint.settings import InpaintSettings
 
     settings = InpaintSettings(port=port, backend="opencv", model=None)
-    backend = DelayedBackend(InpaintBackend(settings), delay)
+    backend = DelayedBackend(build_backend(settings), delay)
     app = create_app(settings, backend=backend)
 
     @app.put("/fault/delay", include_in_schema=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lvi.masks import mask_bbox
 from services.gligen.backend import (
     Crop,
     boxes_mask,
@@ -13,7 +14,6 @@ from services.gligen.backend import (
     crop_boxes,
     cut_square,
     feather_alpha,
-    mask_bbox,
     paste,
     plan_crop,
 )

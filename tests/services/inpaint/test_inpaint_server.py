@@ -64,9 +64,9 @@ def test_only_dilated_mask_changes_at_full_resolution(
     got = decode(out["image"])
     assert got.shape == img.shape
     # Everything outside the dilated mask is bit-identical; inside, something was filled.
-    from services.inpaint.backend import dilate_mask
+    from lvi.masks import dilate
 
-    grown = dilate_mask(mask > 0, 4)
+    grown = dilate(mask > 0, 4)
     assert out["mask_area"] == int(grown.sum())
     np.testing.assert_array_equal(got[~grown], img[~grown])
     assert not np.array_equal(got[grown], img[grown])

@@ -11,13 +11,14 @@ from lvi.contracts.seem import SegmentRequest
 from lvi.errors import BadRequest
 from lvi.worker import Cancelled, Job
 from services.seem.backend import SeemBackend
+from services.seem.backends import build_backend
 from services.seem.settings import SeemSettings
 
 IMAGE = b64(png_bytes(scene(120, 80, seed=9)))
 
 
 def loaded(**settings: object) -> SeemBackend:
-    backend = SeemBackend(SeemSettings(**settings))  # type: ignore[arg-type]
+    backend = build_backend(SeemSettings(**settings))  # type: ignore[arg-type]
     backend.load()
     backend.warmup()
     return backend
@@ -56,9 +57,9 @@ def test_auto_falls_back_to_grabcut_without_weights(lvi_cache: Path) -> None:
     assert run(backend, boxes=[[10, 10, 60, 40]]) == [(120, 80)]
     # An explicit SAM backend never falls back: a missing model fails the load loudly.
     with pytest.raises(Exception, match="nonexistent"):
-        SeemBackend(SeemSettings(profile="tiny", backend="sam", model="/nonexistent/sam")).load()
-    with pytest.raises(ValueError, match="SEEM_BACKEND"):
-        SeemBackend(SeemSettings(backend="magic"))
+        build_backend(SeemSettings(profile="tiny", backend="sam", model="/nonexistent/sam")).load()
+    with pytest.raises(ValueError, match="SEEM_BACKEND must be one of 'sam', 'grabcut', 'auto'"):
+        build_backend(SeemSettings(backend="magic"))
 
 
 def test_a_cancelled_job_stops(lvi_cache: Path) -> None:

@@ -9,12 +9,11 @@ from support.imaging import b64, png_bytes, scene
 
 from lvi.contracts.seem import SegmentRequest
 from lvi.errors import BadRequest
+from lvi.masks import mask_bbox, morph
 from services.seem.cache import EmbeddingCache
 from services.seem.prompts import (
     box_iou,
     check_request,
-    mask_bbox,
-    morph,
     nms_boxes,
     nms_masks,
     plan_objects,
@@ -126,10 +125,10 @@ def test_stroke_points_cover_the_stroke() -> None:
 def test_morph_bbox_and_nms() -> None:
     m = np.zeros((H, W), bool)
     m[20:30, 20:40] = True
-    assert mask_bbox(m) == [20, 20, 40, 30]
-    assert mask_bbox(np.zeros((H, W), bool)) == [0, 0, 0, 0]
-    assert mask_bbox(morph(m, 0, 3)) == [17, 17, 43, 33]
-    assert mask_bbox(morph(m, 2, 0)) == [22, 22, 38, 28]
+    assert mask_bbox(m) == (20, 20, 40, 30)
+    assert mask_bbox(np.zeros((H, W), bool)) is None
+    assert mask_bbox(morph(m, 0, 3)) == (17, 17, 43, 33)
+    assert mask_bbox(morph(m, 2, 0)) == (22, 22, 38, 28)
     assert not morph(m, 6, 0).any()  # eroded away: dilate after has nothing to grow
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], float)
     assert box_iou(boxes[:1], boxes[1:]).round(2).tolist() == [[0.81, 0.0]]
