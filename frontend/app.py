@@ -727,9 +727,28 @@ def create_server(settings: FrontendSettings | None = None, client: Gateway | No
     )
 
 
+def run_server(app: Any, host: str, port: int, log_level: str) -> int:
+    """Run ``app`` under uvicorn (the frontend's own runner: it imports nothing of the CLI)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,  # our JSON logging is configured already
+        access_log=False,
+        # Longer than clients' idle-connection expiry (httpx: 5 s), so a client never reuses a
+        # connection the server is closing at that very moment.
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
 def main(host: str | None = None, port: int | None = None) -> int:
-    """``lvi frontend [--host H] [--port P]``."""
-    from lvi.cli import serve
+    """``lvi frontend [--host H] [--port P]``: the launcher calls this (no import of the CLI)."""
     from lvi.logs import configure_logging
 
     overrides: dict[str, Any] = {}
@@ -741,4 +760,4 @@ def main(host: str | None = None, port: int | None = None) -> int:
     configure_logging("frontend", settings.log_level, settings.log_json)
     # One line per gateway call is noise at INFO; failures still reach the user and the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return serve(create_server(settings), settings.host, settings.port, settings.log_level)
+    return run_server(create_server(settings), settings.host, settings.port, settings.log_level)
