@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install up test test-fast lint format typecheck bench bench-gpu clean smoke-docker deploy-check \
-	fault load fuzz
+	fault load fuzz screenshots
 
 install: .venv/.installed
 
@@ -42,6 +42,9 @@ test: install lint typecheck  ## lint, type-check and the whole test suite
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+screenshots: install  ## refresh docs/screenshots/ui.png from the browser test (tests never write it)
+	LVI_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/frontend/test_browser.py -x -q -p no:cacheprovider
 
 smoke-docker: install  ## build every image and start the stack with a Docker engine (skips without one)
 	$(PY) -m pytest tests/deploy/test_docker_smoke.py -m docker -v -rs -p no:cacheprovider

@@ -465,7 +465,10 @@ def create_app(
 
         # ---- segmentation -------------------------------------------------------------------
         async def on_segment(
-            st: UiState, box_v: dict | None, editor_v: dict | None, text: str | None
+            st: UiState,
+            box_v: dict[str, Any] | None,
+            editor_v: dict[str, Any] | None,
+            text: str | None,
         ) -> tuple[Any, ...]:
             st, view = await ctl.segment(st, box_value=box_v, editor_value=editor_v, text=text)
             return mask_updates(st, view)
@@ -473,8 +476,8 @@ def create_app(
         async def on_click(
             st: UiState,
             mode: str,
-            box_v: dict | None,
-            editor_v: dict | None,
+            box_v: dict[str, Any] | None,
+            editor_v: dict[str, Any] | None,
             text: str | None,
             evt: gr.SelectData,
         ) -> tuple[Any, ...]:
@@ -530,7 +533,7 @@ def create_app(
 
         async def on_move(
             st: UiState,
-            box_v: dict | None,
+            box_v: dict[str, Any] | None,
             phrase: str | None,
             dilate_v: float,
             steps_v: float,
@@ -570,7 +573,7 @@ def create_app(
 
         async def on_inpaint(
             st: UiState,
-            box_v: dict | None,
+            box_v: dict[str, Any] | None,
             phrases: str | None,
             prompt: str | None,
             steps_v: float,
@@ -592,7 +595,7 @@ def create_app(
         async def on_generate(
             st: UiState,
             prompt: str | None,
-            box_v: dict | None,
+            box_v: dict[str, Any] | None,
             phrases: str | None,
             width: float,
             height: float,
@@ -616,7 +619,7 @@ def create_app(
             )
             return head_updates(*result)
 
-        def on_canvas(width: float, height: float, box_v: dict | None) -> Any:
+        def on_canvas(width: float, height: float, box_v: dict[str, Any] | None) -> Any:
             return ctl.canvas(int(width), int(height), box_v)
 
         gen = [steps, guidance, seed]

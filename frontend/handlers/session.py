@@ -1,0 +1,203 @@
+"""Session and image-history handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from frontend.handlers.errors import (
+    TINY_BANNER,
+    Gateway,
+    fail,
+    user_errors,
+)
+from frontend.handlers.inputs import (
+    chat_history,
+    version_caption,
+)
+from frontend.handlers.state import HeadView, ImageFiles, Loaded, UiState
+from lvi.contracts.gateway import (
+    Session,
+    Version,
+)
+from lvi_client import (
+    APIError,
+    NotFoundError,
+)
+
+
+# -- the controller --------------------------------------------------------------------------------
+class SessionHandlers:
+    """Sessions and image history (new/upload/undo/redo/checkout/refresh); the base every
+    workflow group builds on. Stateless itself: the per-tab state comes in as a
+    :class:`UiState` and goes out as a new one."""
+
+    def __init__(self, client: Gateway, files: ImageFiles | None = None) -> None:
+        self.client = client
+        self.files = files or ImageFiles()
+
+    # sessions
+    async def info_banner(self) -> str | None:
+        """The tiny-profile banner text, or None (also None while the gateway is starting)."""
+        try:
+            info = await self.client.info()
+        except APIError:
+            return None
+        return TINY_BANNER if info.random_weights else None
+
+    async def open(self, stored: dict[str, Any] | None) -> Loaded:
+        """A page load: resume the session stored in this browser, else start a new one."""
+        banner = await self.info_banner()
+        session: Session | None = None
+        sid = (stored or {}).get("session_id")
+        with user_errors():
+            if sid:
+                try:
+                    session = await self.client.get_session(str(sid))
+                except NotFoundError:
+                    session = None  # expired or deleted: start afresh
+            if session is None:
+                session = await self.client.create_session(title="LLaVA-Interactive UI")
+            state, head = await self._view(UiState(session_id=session.id), session)
+        return Loaded(state, head, chat_history(session), banner, {"session_id": session.id})
+
+    async def new_session(self, state: UiState) -> Loaded:
+        """Start over: a fresh gateway session (the old one stays until it expires)."""
+        return await self.open(None)
+
+    async def ensure_session(self, state: UiState) -> UiState:
+        """API callers (gradio_client) never ran the page load: give them a session."""
+        if state.session_id:
+            return state
+        with user_errors():
+            session = await self.client.create_session(title="LLaVA-Interactive API")
+        return replace(state, session_id=session.id)
+
+    async def _view(
+        self, state: UiState, session: Session | None = None
+    ) -> tuple[UiState, HeadView]:
+        """Re-read the session and show its head; the selected object and clicks are reset,
+        since they belong to the previous head."""
+        assert state.session_id
+        if session is None:
+            session = await self.client.get_session(state.session_id)
+        head = next((v for v in session.versions if v.id == session.head), None)
+        paths = await self._version_paths(session)
+        gallery = [(str(paths[v.id]), version_caption(v, session.head)) for v in session.versions]
+        selected = next((i for i, v in enumerate(session.versions) if v.id == session.head), None)
+        if head is None:
+            view = HeadView(
+                None,
+                0,
+                0,
+                gallery,
+                None,
+                "No image yet: upload one or pick an example.",
+                False,
+                False,
+            )
+            return replace(
+                state, head=None, head_path=None, width=0, height=0, mask=None, points=[], labels=[]
+            ), view
+        path = str(paths[head.id])
+        seed = f" · seed {head.seed}" if head.seed is not None else ""
+        summary = (
+            f"**v{head.id}** of {len(session.versions)} · {head.operation} · "
+            f"{head.width}x{head.height}{seed}"
+        )
+        download = self.files.named(paths[head.id], f"lvi-v{head.id}{paths[head.id].suffix}")
+        view = HeadView(
+            path,
+            head.width,
+            head.height,
+            gallery,
+            selected,
+            summary,
+            session.can_undo,
+            session.can_redo,
+            str(download),
+        )
+        new_state = UiState(
+            session_id=state.session_id,
+            head=head.id,
+            head_path=path,
+            width=head.width,
+            height=head.height,
+        )
+        return new_state, view
+
+    async def _version_paths(self, session: Session) -> dict[int, Path]:
+        sem = asyncio.Semaphore(4)  # a long history must not open dozens of connections
+
+        async def one(v: Version) -> tuple[int, Path]:
+            async with sem:
+                return v.id, await self.files.version(self.client, session.id, v)
+
+        return dict(await asyncio.gather(*(one(v) for v in session.versions)))
+
+    async def refresh(self, state: UiState) -> tuple[UiState, HeadView]:
+        state = await self.ensure_session(state)
+        with user_errors():
+            return await self._view(state)
+
+    # image history
+    async def upload(self, state: UiState, path: str | None) -> tuple[UiState, HeadView]:
+        if not path:
+            raise fail("Choose an image file to upload.")
+        state = await self.ensure_session(state)
+        assert state.session_id
+        with user_errors():
+            await self.client.upload_image(state.session_id, Path(path))
+            return await self._view(state)
+
+    async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
+        state = await self.ensure_session(state)
+        assert state.session_id
+        with user_errors():
+            await self.client.undo(state.session_id)
+            return await self._view(state)
+
+    async def redo(self, state: UiState) -> tuple[UiState, HeadView]:
+        state = await self.ensure_session(state)
+        assert state.session_id
+        with user_errors():
+            await self.client.redo(state.session_id)
+            return await self._view(state)
+
+    async def checkout(self, state: UiState, version: int) -> tuple[UiState, HeadView]:
+        state = await self.ensure_session(state)
+        assert state.session_id
+        with user_errors():
+            await self.client.checkout(state.session_id, int(version))
+            return await self._view(state)
+
+    async def checkout_index(self, state: UiState, index: int) -> tuple[UiState, HeadView]:
+        """A click on the history strip: its n-th thumbnail is the n-th version."""
+        state = await self.ensure_session(state)
+        assert state.session_id
+        with user_errors():
+            session = await self.client.get_session(state.session_id)
+        if not 0 <= index < len(session.versions):
+            raise fail("That version is no longer in the history.")
+        return await self.checkout(state, session.versions[index].id)
+
+    async def _apply(self, state: UiState, call: Awaitable[object]) -> tuple[UiState, HeadView]:
+        """The one path every edit takes: await the gateway call (its failure becomes a
+        ``gr.Error``), then show the new head."""
+        with user_errors():
+            await call
+            return await self._view(state)
+
+    # guards
+    def _need_image(self, state: UiState) -> None:
+        if not state.session_id or state.head is None:
+            raise fail("Upload an image (or pick an example) first.")
+
+    def _need_object(self, state: UiState) -> dict[str, Any]:
+        self._need_image(state)
+        if not state.mask:
+            raise fail("Select an object first: segment it by box, click, stroke or text.")
+        return state.mask

@@ -1,0 +1,156 @@
+"""Per-tab UI state, the view objects the layout maps onto components, and the image-file cache."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from frontend.handlers.errors import (
+    ChatHistory,
+    Gateway,
+)
+from lvi.contracts.gateway import (
+    Version,
+)
+
+
+# -- state and views --------------------------------------------------------------------------
+@dataclass
+class UiState:
+    """One browser tab's UI state (a ``gr.State`` value, deep-copied per tab)."""
+
+    session_id: str | None = None
+    head: int | None = None
+    head_path: str | None = None
+    width: int = 0
+    height: int = 0
+    mask: dict[str, Any] | None = None  # MaskInfo of the selected object
+    points: list[list[float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class HeadView:
+    """What the image panel shows after the head moved."""
+
+    image: str | None
+    width: int
+    height: int
+    gallery: list[tuple[str, str]]
+    selected: int | None
+    summary: str
+    can_undo: bool
+    can_redo: bool
+    download: str | None = None  # the head's file under a readable name
+
+
+@dataclass
+class MaskView:
+    """The selected object: the head image with its mask (and the clicked points) on top."""
+
+    image: str
+    annotations: list[tuple[np.ndarray | tuple[int, int, int, int], str]]
+    summary: str
+    bbox: list[int] | None
+    label: str
+
+
+@dataclass
+class Loaded:
+    """What a page load shows: the session, its chat, and whether models are random."""
+
+    state: UiState
+    head: HeadView
+    chat: ChatHistory
+    banner: str | None
+    stored: dict[str, Any]
+
+
+# -- image files --------------------------------------------------------------------------------
+class ImageFiles:
+    """Gateway images written once to a private temp folder, named by content hash.
+
+    Gradio serves files from the system temp folder as they are, so the UI shows the exact
+    bytes the gateway stores (no re-encoding), and a version fetched once is never fetched
+    again. Oldest files beyond ``max_files`` are deleted.
+    """
+
+    def __init__(self, folder: Path | None = None, max_files: int = 2000) -> None:
+        self._folder = folder
+        self.max_files = max_files
+        self._files: OrderedDict[str, Path] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def folder(self) -> Path:
+        if self._folder is None:
+            # Created on first use, never at import time; under the system temp folder,
+            # which Gradio allows serving from.
+            self._folder = Path(tempfile.mkdtemp(prefix="lvi-frontend-"))
+        self._folder.mkdir(parents=True, exist_ok=True)
+        return self._folder
+
+    def _remember(self, key: str, path: Path) -> Path:
+        with self._lock:
+            self._files[key] = path
+            self._files.move_to_end(key)
+            while len(self._files) > self.max_files:
+                _, old = self._files.popitem(last=False)
+                old.unlink(missing_ok=True)
+        return path
+
+    def known(self, key: str) -> Path | None:
+        with self._lock:
+            path = self._files.get(key)
+        return path if path is not None and path.exists() else None
+
+    def write(self, key: str, data: bytes, suffix: str) -> Path:
+        path = self.folder / f"{key}{suffix}"
+        tmp = path.with_suffix(path.suffix + f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+        return self._remember(key, path)
+
+    async def version(self, client: Gateway, session_id: str, version: Version) -> Path:
+        """The file of one version's image (fetched from the gateway the first time)."""
+        key = version.image_hash
+        path = self.known(key)
+        if path is None:
+            data = await client.get_image(session_id, version.id)
+            suffix = {"image/jpeg": ".jpg", "image/webp": ".webp"}.get(version.content_type, ".png")
+            path = self.write(key, data, suffix)
+        return path
+
+    def named(self, path: Path, name: str) -> Path:
+        """The same file under a readable name (what a download saves as): a hard link in a
+        folder of its own, so no copy and no clash between sessions."""
+        folder = self.folder / "named" / path.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        if not target.exists():
+            try:
+                os.link(path, target)
+            except OSError:  # another file system, or links not allowed: copy instead
+                shutil.copyfile(path, target)
+        return target
+
+    def blank(self, width: int, height: int) -> Path:
+        """A white canvas (the layout surface of the Generate tab)."""
+        key = f"blank-{width}x{height}"
+        path = self.known(key)
+        if path is None:
+            buf = io.BytesIO()
+            Image.new("RGB", (width, height), "white").save(buf, format="PNG")
+            path = self.write(key, buf.getvalue(), ".png")
+        return path
