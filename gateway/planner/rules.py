@@ -1,7 +1,7 @@
 """The ``rules`` planner: a small English grammar for edit requests (no model, no network).
 
-Longer than most modules (about 450 lines) because the grammar is one piece: the clause
-splitter, the target (object) parser and one parser per verb family share their word lists.
+Longer than most modules (about 500 lines) because the grammar is one piece: the clause
+splitter, the target (object) parser and one parser per verb family (word lists: lexicon.py).
 docs/PLANNER.md lists what it covers, with examples.
 
 How a message is read:
@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gateway.planner import lexicon as lx
 from gateway.planner.steps import (
     GenerateStep,
     InpaintStep,
@@ -30,7 +31,6 @@ from gateway.planner.steps import (
     Plan,
     PlanContext,
     RedoStep,
-    Relation,
     RemoveStep,
     ReplaceStep,
     SegmentStep,
@@ -53,304 +53,6 @@ NO_IMAGE = (
     "(for example 'draw a cat on a sofa')."
 )
 
-_SENTENCE = re.compile(r"([.!?;]+)(?=\s|$)|\n+")
-_TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+(?:['-][a-z]+)*|[%,]")
-_WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "once": 1, "twice": 2, "thrice": 3,
-}  # fmt: skip
-
-# Politeness and framing stripped from the start of a clause (longest first).
-_PREFIXES = sorted(
-    (
-        p.split()
-        for p in (
-            "please",
-            "pls",
-            "plz",
-            "kindly",
-            "now",
-            "ok",
-            "okay",
-            "so",
-            "also",
-            "just",
-            "then",
-            "and",
-            "first",
-            "finally",
-            "next",
-            "lastly",
-            "after that",
-            "afterwards",
-            "hey",
-            "hi",
-            "can you",
-            "could you",
-            "would you",
-            "will you",
-            "can u",
-            "could u",
-            "can we",
-            "could we",
-            "i want you to",
-            "i'd like you to",
-            "i would like you to",
-            "i need you to",
-            "i want to",
-            "i'd like to",
-            "i would like to",
-            "i wanna",
-            "i need to",
-            "let's",
-            "lets",
-            "let us",
-            "go ahead and",
-            "try to",
-            "help me",
-            "you should",
-            "we should",
-            "you can",
-            "you could",
-            "maybe",
-            "perhaps",
-            "quickly",
-            "simply",
-            "actually",
-        )
-    ),
-    key=len,
-    reverse=True,
-)
-_REQUEST_STARTS = ("can you", "could you", "would you", "will you", "can u", "could u", "please",
-                   "can we", "could we", "kindly", "pls", "plz")  # fmt: skip
-_QUESTION_WORDS = frozenset(
-    [
-        "what",
-        "what's",
-        "whats",
-        "how",
-        "why",
-        "where",
-        "when",
-        "which",
-        "who",
-        "whose",
-        "whom",
-        "is",
-        "are",
-        "was",
-        "were",
-        "do",
-        "does",
-        "did",
-        "should",
-        "shall",
-        "may",
-        "might",
-        "can",
-        "could",
-        "would",
-        "will",
-        "tell",
-        "describe",
-        "explain",
-        "count",
-        "identify",
-        "isn't",
-        "aren't",
-        "don't",
-        "doesn't",
-        "i'm",
-        "wonder",
-    ]
-)
-_ARTICLES = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "these",
-        "those",
-        "some",
-        "my",
-        "his",
-        "her",
-        "its",
-        "their",
-        "our",
-        "your",
-    ]
-)
-_DEICTIC = frozenset(
-    [
-        "it",
-        "this",
-        "that",
-        "them",
-        "these",
-        "those",
-        "here",
-        "there",
-        "one",
-        "object",
-        "selection",
-        "selected",
-        "mask",
-        "thing",
-        "highlighted",
-        "segmented",
-    ]
-)
-_IMAGE_NOUNS = frozenset(
-    [
-        "image",
-        "picture",
-        "photo",
-        "photograph",
-        "painting",
-        "drawing",
-        "illustration",
-        "sketch",
-        "render",
-        "portrait",
-        "scene",
-        "pic",
-        "artwork",
-    ]
-)
-_COLOURS = frozenset(
-    [
-        "red",
-        "orange",
-        "yellow",
-        "green",
-        "blue",
-        "purple",
-        "violet",
-        "pink",
-        "black",
-        "white",
-        "gray",
-        "grey",
-        "brown",
-        "golden",
-        "gold",
-        "silver",
-        "beige",
-        "turquoise",
-        "cyan",
-        "magenta",
-    ]
-)
-
-# Verb -> family. Multi-word verbs are tuples of tokens.
-_VERBS: dict[tuple[str, ...], str] = {}
-for _family, _words in {
-    "remove": "remove|erase|delete|get rid of|take out|take away|eliminate|cut out|wipe out",
-    "replace": "replace|swap|substitute|turn|change|transform|convert|make",
-    "move": "move|shift|drag|push|slide|nudge|relocate",
-    "add": "add|put|insert|place|draw|paint|sketch",
-    "generate": "generate|create|render|imagine|produce|make|draw|paint",
-    "segment": "segment|select|mask|outline|highlight|find|locate|detect|isolate",
-    "undo": "undo|revert|go back|step back|roll back|undo that",
-    "redo": "redo|go forward|redo that",
-}.items():
-    for _w in _words.split("|"):
-        _VERBS.setdefault(tuple(_w.split()), _family)
-_VERB_FIRST = {v[0] for v in _VERBS} | {"color", "colour"}
-# Words that start a new (non-edit) clause after "and": "remove the dog and tell me ...".
-_CHAT_STARTS = frozenset(
-    [
-        "tell",
-        "describe",
-        "explain",
-        "show",
-        "what",
-        "how",
-        "why",
-        "where",
-        "which",
-        "who",
-        "is",
-        "are",
-    ]
-)
-_SEPARATORS = frozenset({",", "and", "then", "also", "afterwards", "finally", "next", "please"})
-
-_PLACE = re.compile(
-    r"\s+(?:at|in|on|to|into|onto|near|along|towards?|over)\s+(?:the\s+)?(?:very\s+|far\s+)?"
-    r"(?P<place>(?:top|bottom|upper|lower)[\s-]+(?:left|right)|(?:left|right)[\s-]+"
-    r"(?:top|bottom|upper|lower)|top|bottom|left|right|middle|center|centre|upper|lower)"
-    r"(?:[\s-]+(?:hand|corner|side|edge|part|half|area|portion))*"
-    r"(?:\s+of\s+(?:the\s+)?(?:image|picture|photo|frame|scene))?$"
-)
-_RELATION = re.compile(
-    r"\s+(?P<rel>next to|beside|besides|near|alongside|by|to the left of|left of|"
-    r"to the right of|right of|on top of|above|over|below|under|underneath|beneath|on|onto|"
-    r"inside|in|into)\s+(?P<anchor>\S.*)$"
-)
-_RELATIONS: dict[str, Relation] = {
-    "next to": "next_to", "beside": "next_to", "besides": "next_to", "near": "next_to",
-    "alongside": "next_to", "by": "next_to", "to the left of": "left_of", "left of": "left_of",
-    "to the right of": "right_of", "right of": "right_of", "on top of": "on", "above": "above",
-    "over": "above", "below": "below", "under": "below", "underneath": "below",
-    "beneath": "below", "on": "on", "onto": "on", "inside": "in", "in": "in", "into": "in",
-}  # fmt: skip
-_GRID = {
-    "left": (0, 1), "right": (2, 1), "top": (1, 0), "upper": (1, 0), "bottom": (1, 2),
-    "lower": (1, 2), "middle": (1, 1), "center": (1, 1), "centre": (1, 1),
-}  # fmt: skip
-_SELECT_WORDS: dict[str, Select] = {
-    "left": "left", "leftmost": "left", "left-most": "left", "right": "right",
-    "rightmost": "right", "right-most": "right", "top": "top", "topmost": "top", "upper": "top",
-    "bottom": "bottom", "bottommost": "bottom", "lower": "bottom", "middle": "center",
-    "center": "center", "centre": "center", "central": "center", "biggest": "largest",
-    "largest": "largest", "bigger": "largest", "larger": "largest", "big": "largest",
-    "smallest": "smallest", "smaller": "smallest", "tiniest": "smallest",
-}  # fmt: skip
-_SELECT_TAIL = re.compile(
-    r"\s+(?:on|to|at|in)\s+(?:the\s+)?(?:far\s+)?(?P<pos>left|right|top|bottom|middle|center|"
-    r"centre)(?:[\s-]+(?:hand|side|edge|corner))*$"
-)
-
-_DIRECTIONS = {
-    "left": (0, -1), "leftward": (0, -1), "leftwards": (0, -1), "right": (0, 1),
-    "rightward": (0, 1), "rightwards": (0, 1), "up": (1, -1), "upward": (1, -1),
-    "upwards": (1, -1), "higher": (1, -1), "down": (1, 1), "downward": (1, 1),
-    "downwards": (1, 1), "lower": (1, 1),
-}  # fmt: skip
-_SMALL = frozenset(["bit", "little", "slightly", "tad", "touch", "smidge"])
-_LARGE = frozenset(["lot", "far", "much", "way"])
-_UNITS = frozenset(["px", "pixel", "pixels", "percent", "%"])
-_MOTION_FILLERS = frozenset(
-    [
-        "by",
-        "to",
-        "the",
-        "a",
-        "and",
-        "towards",
-        "toward",
-        "about",
-        "around",
-        "some",
-        "side",
-        "of",
-        "image",
-        "picture",
-        "frame",
-        "edge",
-        "then",
-        "more",
-        "further",
-    ]
-)
-_MOTION_STARTERS = frozenset(["by", "to", "towards", "toward", "a", "slightly", "far", "further"])
-
 
 class _Ask(Exception):
     """A missing part: the plan becomes this question."""
@@ -367,14 +69,14 @@ class _State:
 
 
 def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+    return lx.TOKEN.findall(text)
 
 
 def _strip_prefixes(words: list[str]) -> list[str]:
     changed = True
     while changed and words:
         changed = False
-        for p in _PREFIXES:
+        for p in lx.PREFIXES:
             if words[: len(p)] == p:
                 words = words[len(p) :]
                 changed = True
@@ -391,9 +93,9 @@ def _is_question(sentence: str, terminator: str) -> bool:
     if not words:
         return False
     start = " ".join(words[:2])
-    if any(start.startswith(r) for r in _REQUEST_STARTS):
+    if any(start.startswith(r) for r in lx.REQUEST_STARTS):
         return False
-    return "?" in terminator or words[0] in _QUESTION_WORDS
+    return "?" in terminator or words[0] in lx.QUESTION_WORDS
 
 
 def _clauses(sentence: str) -> list[list[str]]:
@@ -404,13 +106,13 @@ def _clauses(sentence: str) -> list[list[str]]:
     i = 0
     while i < len(words):
         w = words[i]
-        if w in _SEPARATORS or (w == "after" and i + 1 < len(words) and words[i + 1] == "that"):
+        if w in lx.SEPARATORS or (w == "after" and i + 1 < len(words) and words[i + 1] == "that"):
             j = i
             while j < len(words) and (
-                words[j] in _SEPARATORS or words[j : j + 2] == ["after", "that"]
+                words[j] in lx.SEPARATORS or words[j : j + 2] == ["after", "that"]
             ):
                 j += 2 if words[j] == "after" else 1
-            if j < len(words) and (words[j] in _VERB_FIRST or words[j] in _CHAT_STARTS):
+            if j < len(words) and (words[j] in lx.VERB_FIRST or words[j] in lx.CHAT_STARTS):
                 if current:
                     out.append(current)
                 current = []
@@ -426,7 +128,7 @@ def _clauses(sentence: str) -> list[list[str]]:
 def _match_verb(words: list[str]) -> tuple[tuple[str, ...], list[str]] | None:
     for n in (3, 2, 1):
         key = tuple(words[:n])
-        if len(key) == n and key in _VERBS:
+        if len(key) == n and key in lx.VERBS:
             return key, words[n:]
     return None
 
@@ -434,29 +136,29 @@ def _match_verb(words: list[str]) -> tuple[tuple[str, ...], list[str]] | None:
 # -- targets (the object of an edit) ------------------------------------------------------------
 def _clean_phrase(text: str) -> str:
     words = text.replace(",", " ").split()
-    while words and words[0] in _ARTICLES | {"all", "of", "every", "both", "new"}:
+    while words and words[0] in lx.ARTICLES | {"all", "of", "every", "both", "new"}:
         words = words[1:]
     return " ".join(words)
 
 
 def _is_deictic(text: str) -> bool:
     words = [w for w in text.split() if w not in {"the", "one", "object", "thing", "please"}]
-    return not words or all(w in _DEICTIC for w in words)
+    return not words or all(w in lx.DEICTIC for w in words)
 
 
 def _parse_target(text: str) -> tuple[str, Select]:
     """'the dog on the left' -> ('dog', 'left'); 'the cat and the dog' -> ('cat. dog', 'all')."""
     select: Select = "all"
-    m = _SELECT_TAIL.search(text)
+    m = lx.SELECT_TAIL.search(text)
     if m:
-        select = _SELECT_WORDS[m.group("pos")]
+        select = lx.SELECT_WORDS[m.group("pos")]
         text = text[: m.start()]
     parts = [p for p in re.split(r"\s*,\s*|\s+and\s+", text) if p.strip()]
     names: list[str] = []
     for part in parts:
         words = _clean_phrase(part).split()
-        while words and words[0] in _SELECT_WORDS and len(words) > 1:
-            select = _SELECT_WORDS[words[0]]
+        while words and words[0] in lx.SELECT_WORDS and len(words) > 1:
+            select = lx.SELECT_WORDS[words[0]]
             words = words[1:]
             while words and words[0] in {"one", "of", "the"} and len(words) > 1:
                 words = words[1:]
@@ -486,8 +188,7 @@ def _mask_for(state: _State, target: str, what: str) -> MaskRef:
         # A click/box with a named object says which one: both go to segmentation.
         state.visual_used = True
         visual = ctx.visual_segment()
-        step = SegmentStep(text=text[:256], select=select, points=visual.points,
-                           labels=visual.labels, boxes=visual.boxes, stroke=visual.stroke)  # fmt: skip
+        step = visual.model_copy(update={"text": text[:256], "select": select})
     _add(state, step)
     return "previous"
 
@@ -532,7 +233,7 @@ def _replace(state: _State, verb: str, rest: str) -> bool:
     if (
         verb in ("make", "turn", "paint", "color", "colour")
         and rest.split()[-1:]
-        and (rest.split()[-1] in _COLOURS)
+        and (rest.split()[-1] in lx.COLOURS)
     ):
         target = " ".join(rest.split()[:-1])
         colour = rest.split()[-1]
@@ -591,17 +292,17 @@ def _motion(words: list[str]) -> int | None:
     ok_from = len(words)
     for i in range(len(words) - 1, -1, -1):
         w = words[i]
-        if not (w in _DIRECTIONS or w in _SMALL or w in _LARGE or w in _UNITS
-                or w in _MOTION_FILLERS or w.replace(".", "", 1).isdigit()):  # fmt: skip
+        if not (w in lx.DIRECTIONS or w in lx.SMALL or w in lx.LARGE or w in lx.UNITS
+                or w in lx.MOTION_FILLERS or w.replace(".", "", 1).isdigit()):  # fmt: skip
             break
         ok_from = i
     # Direction words at or after each index (one pass, so this stays linear).
     later = [False] * (len(words) + 1)
     for i in range(len(words) - 1, ok_from - 1, -1):
-        later[i] = later[i + 1] or words[i] in _DIRECTIONS
+        later[i] = later[i + 1] or words[i] in lx.DIRECTIONS
     for i in range(ok_from, len(words)):
         w = words[i]
-        starter = w in _DIRECTIONS or w in _MOTION_STARTERS or w[0].isdigit()
+        starter = w in lx.DIRECTIONS or w in lx.MOTION_STARTERS or w[0].isdigit()
         prev_ok = i == 0 or words[i - 1] not in {"on", "in", "at", "the", "of", "to"}
         if starter and prev_ok and later[i]:
             return i
@@ -626,19 +327,19 @@ def _move(state: _State, rest: str) -> None:
     tail = words[start:]
     for i, w in enumerate(tail):
         amount: str | float | None = None
-        if w in _DIRECTIONS:
-            axis, sign = _DIRECTIONS[w]
+        if w in lx.DIRECTIONS:
+            axis, sign = lx.DIRECTIONS[w]
             entries.append((axis, sign, pending))
             pending, attach = None, True
             continue
         if w[0].isdigit():
             unit = tail[i + 1] if i + 1 < len(tail) else ""
             amount = -float(w) if unit in ("%", "percent") else float(w)
-        elif w in _SMALL:
+        elif w in lx.SMALL:
             amount = "small"
-        elif w in _LARGE:
+        elif w in lx.LARGE:
             amount = "large"
-        elif w not in {"by", "a", "about", "around"} and w not in _UNITS:
+        elif w not in {"by", "a", "about", "around"} and w not in lx.UNITS:
             attach = False
             continue
         if amount is not None:
@@ -664,7 +365,7 @@ def _grid_box(place: str, width: int, height: int) -> list[float]:
     words = place.replace("-", " ").split()
     col, row = 1, 1
     for w in words:
-        c, r = _GRID[w]
+        c, r = lx.GRID[w]
         if w in ("left", "right"):
             col = c
         else:
@@ -688,19 +389,19 @@ def _add_objects(state: _State, rest: str) -> None:
     phrases: list[str] = []
     boxes: list[list[float]] = []
     for item in items:
-        m = _PLACE.search(" " + item)
+        m = lx.PLACE.search(" " + item)
         if m:
             phrases.append(_clean_phrase(item[: max(0, m.start() - 1)]))
             boxes.append(_grid_box(m.group("place"), width, height))
             continue
-        r = _RELATION.search(" " + item)
+        r = lx.RELATION.search(" " + item)
         if r:
             phrase = _clean_phrase(item[: max(0, r.start() - 1)])
             if not phrase:
                 raise _Ask("What should I add?")
             ref = _mask_for(state, r.group("anchor"), "put it next to")
             _add(state, InpaintStep(phrases=[phrase[:256]], anchor=ref,
-                                    relation=_RELATIONS[r.group("rel")]))  # fmt: skip
+                                    relation=lx.RELATIONS[r.group("rel")]))  # fmt: skip
             continue
         phrase = _clean_phrase(re.sub(r"\s+(?:here|there)$", "", item))
         if not phrase:
@@ -728,7 +429,7 @@ def _generate(state: _State, verb: str, rest: str) -> bool:
     body = rest.split()
     while body and body[0] in {"me", "us", "a", "an", "new", "another", "the", "one"}:
         body = body[1:]
-    has_noun = bool(body) and body[0] in _IMAGE_NOUNS
+    has_noun = bool(body) and body[0] in lx.IMAGE_NOUNS
     if has_noun:
         body = body[1:]
         while body and body[0] in {"of", "showing", "with", "that", "shows", "depicting"}:
@@ -754,15 +455,15 @@ def _history(state: _State, family: str, rest: list[str]) -> None:
     for w in rest:
         if w.isdigit():
             count = int(w)
-        elif w in _WORD_NUMBERS:
-            count = _WORD_NUMBERS[w]
+        elif w in lx.WORD_NUMBERS:
+            count = lx.WORD_NUMBERS[w]
     for _ in range(min(count, MAX_STEPS)):
         _add(state, UndoStep() if family == "undo" else RedoStep())
 
 
 def _clause(state: _State, words: list[str]) -> None:
     words = _strip_prefixes(words)
-    if not words or words[0] in _QUESTION_WORDS:
+    if not words or words[0] in lx.QUESTION_WORDS:
         return
     if words[0] in ("color", "colour"):
         _replace(state, "color", " ".join(words[1:]))
@@ -772,7 +473,7 @@ def _clause(state: _State, words: list[str]) -> None:
         return
     key, rest_words = found
     verb, rest = " ".join(key), " ".join(rest_words)
-    family = _VERBS[key]
+    family = lx.VERBS[key]
     if family in ("undo", "redo"):
         _history(state, family, rest_words)
     elif family == "remove":
@@ -784,11 +485,11 @@ def _clause(state: _State, words: list[str]) -> None:
     elif verb in ("generate", "create", "render", "imagine", "produce"):
         _generate(state, verb, rest)
     elif verb in ("draw", "paint", "sketch"):
-        if (verb == "paint" and rest_words and rest_words[-1] in _COLOURS) and _replace(
+        if (verb == "paint" and rest_words and rest_words[-1] in lx.COLOURS) and _replace(
             state, verb, rest
         ):
             return
-        placed = bool(_PLACE.search(" " + rest) or _RELATION.search(" " + rest))
+        placed = bool(lx.PLACE.search(" " + rest) or lx.RELATION.search(" " + rest))
         has_image = bool(state.width and state.height)
         # With an image and a place, "draw a cat on the left" adds one; otherwise a new image.
         if has_image and placed and not _generate(state, "make", rest):
@@ -815,7 +516,7 @@ class RulesPlanner:
     def plan_sync(self, message: str, context: PlanContext) -> Plan:
         state = _State(ctx=context, width=context.width, height=context.height)
         text = message.lower().replace("\u2019", "'")
-        pieces = _SENTENCE.split(text)
+        pieces = lx.SENTENCE.split(text)
         try:
             # re.split with one group yields [sentence, terminator, sentence, terminator, ...].
             for i in range(0, len(pieces), 2):
