@@ -49,6 +49,7 @@ QUESTION_WORDS = words(
     "|does|did|should|shall|may|might|can|could|would|will|tell|describe|explain"
     "|count|identify|isn't|aren't|don't|doesn't|i'm|wonder"
 )
+GREETINGS = words("hey|hi|hello|ok|okay|so|um|well|now|,")
 ARTICLES = words("the|a|an|this|that|these|those|some|my|his|her|its|their|our|your")
 DEICTIC = words(
     "it|this|that|them|these|those|here|there|one|object|selection|selected|mask"

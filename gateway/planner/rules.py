@@ -73,23 +73,29 @@ def _tokens(text: str) -> list[str]:
 
 
 def _strip_prefixes(words: list[str]) -> list[str]:
+    """Drop politeness and framing at both ends ('could you please ... for me, thanks')."""
+    start, end = 0, len(words)
     changed = True
-    while changed and words:
+    while changed and start < end:
         changed = False
+        if words[start] == ",":
+            start, changed = start + 1, True
+            continue
         for p in lx.PREFIXES:
-            if words[: len(p)] == p:
-                words = words[len(p) :]
-                changed = True
+            if words[start : start + len(p)] == p:
+                start, changed = start + len(p), True
                 break
-    while words and words[-1] in {"please", "thanks", ",", "now"}:
-        words = words[:-1]
-    if words[-2:] in (["for", "me"], ["thank", "you"]):
-        words = words[:-2]
-    return words
+    while end > start and words[end - 1] in {"please", "thanks", ",", "now"}:
+        end -= 1
+    if end - start > 2 and words[end - 2 : end] in (["for", "me"], ["thank", "you"]):
+        end -= 2
+    return words[start:end]
 
 
 def _is_question(sentence: str, terminator: str) -> bool:
     words = _tokens(sentence)
+    while words and words[0] in lx.GREETINGS:
+        words = words[1:]
     if not words:
         return False
     start = " ".join(words[:2])
@@ -118,6 +124,10 @@ def _clauses(sentence: str) -> list[list[str]]:
                 current = []
                 i = j
                 continue
+            # No verb after this run of separators: keep them, and never rescan the run.
+            current.extend(words[i:j])
+            i = j
+            continue
         current.append(w)
         i += 1
     if current:
@@ -263,6 +273,10 @@ def _replace(state: _State, verb: str, rest: str) -> bool:
             parts = (m.group("x"), f"{m.group('y')} {name}")
         else:  # turn, change, transform, convert
             parts = _split_once(rest, (" into ", " to "))
+        if parts is None and verb != "make" and rest:
+            _need_image(state)
+            what = rest if not _is_deictic(rest) else "it"
+            raise _Ask(f"What should I {verb} {what} {'for' if verb == 'swap' else 'into'}?")
         if parts is None:
             return False
         target, phrase = parts
@@ -467,6 +481,9 @@ def _clause(state: _State, words: list[str]) -> None:
         return
     if words[0] in ("color", "colour"):
         _replace(state, "color", " ".join(words[1:]))
+        return
+    if words[0] == "take" and words[-1] in ("out", "away") and len(words) > 2:
+        _remove(state, " ".join(words[1:-1]))  # "take the dog out"
         return
     found = _match_verb(words)
     if found is None:

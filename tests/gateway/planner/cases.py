@@ -82,6 +82,12 @@ CASES: list[Case] = [
     ("delete the person", "img", [seg("person"), rm()]),
     ("get rid of the trash can", "img", [seg("trash can"), rm()]),
     ("take out the bird please", "img", [seg("bird"), rm()]),
+    ("take the bird away", "img", [seg("bird"), rm()]),
+    (
+        "Hey, could you get rid of the man in the red shirt?",
+        "img",
+        [seg("man in the red shirt"), rm()],
+    ),
     ("Please remove the dog!", "img", [seg("dog"), rm()]),
     ("could you remove the red car?", "img", [seg("red car"), rm()]),
     ("Can you please erase the lamp", "img", [seg("lamp"), rm()]),
@@ -239,6 +245,8 @@ CASES: list[Case] = [
     ("draw an image of", "none", (ASK, "What should I draw")),
     ("move the dog 5000 px left", "img", (ASK, "off the image")),
     ("remove the dog and replace the cat", "img", (ASK, "replace the cat with")),
+    ("swap the dog", "img", (ASK, "swap the dog for")),
+    ("change the background", "img", (ASK, "change the background into")),
     # -- no image --------------------------------------------------------------------------
     ("remove the dog", "none", (ASK, "no image")),
     ("move the cat left", "none", (ASK, "no image")),

@@ -80,6 +80,11 @@ def test_plans_are_valid_models_and_planner_named() -> None:
         "?" * 10_000,
         ". " * 5000,
         "remove the " + "big " * 2400 + "dog",
+        "add a dog " + "in the " * 1400,
+        "move the cat " + "to the " * 1400 + "left",
+        "move " + "a bit " * 1600 + "left",
+        "undo " * 2000,
+        "remove it, " * 900,
     ],
 )
 def test_10k_messages_are_bounded(message: str) -> None:
