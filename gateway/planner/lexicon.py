@@ -39,6 +39,10 @@ PREFIXES = sorted(
     key=len,
     reverse=True,
 )
+# The prefixes by their first word, so stripping a long run of them stays cheap.
+PREFIXES_BY_FIRST: dict[str, list[list[str]]] = {}
+for _p in PREFIXES:
+    PREFIXES_BY_FIRST.setdefault(_p[0], []).append(_p)
 REQUEST_STARTS = tuple(
     words(
         "can you|could you|would you|will you|can u|could u|please|can we|could we|kindly|pls|plz"

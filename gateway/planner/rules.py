@@ -81,7 +81,7 @@ def _strip_prefixes(words: list[str]) -> list[str]:
         if words[start] == ",":
             start, changed = start + 1, True
             continue
-        for p in lx.PREFIXES:
+        for p in lx.PREFIXES_BY_FIRST.get(words[start], ()):
             if words[start : start + len(p)] == p:
                 start, changed = start + len(p), True
                 break

@@ -43,7 +43,7 @@ def mv(dx: int, dy: int, mask: str = P) -> tuple[str, dict[str, Any]]:
     return ("move", {"dx": dx, "dy": dy, "mask": mask})
 
 
-def add(phrases: list[str], boxes: list[list[float]]) -> tuple[str, dict[str, Any]]:
+def add(phrases: list[str], boxes: list[Any]) -> tuple[str, dict[str, Any]]:
     return ("inpaint", {"phrases": phrases, "boxes": boxes, "anchor": None})
 
 
@@ -55,8 +55,8 @@ def gen(prompt: str) -> tuple[str, dict[str, Any]]:
     return ("generate", {"prompt": prompt})
 
 
-UNDO = ("undo", {})
-REDO = ("redo", {})
+UNDO: tuple[str, dict[str, Any]] = ("undo", {})
+REDO: tuple[str, dict[str, Any]] = ("redo", {})
 CLICK = ("segment", {"points": [[100, 200]], "labels": [1], "text": None})
 BOX = ("segment", {"boxes": [[10, 20, 110, 220]], "text": None})
 STROKE = ("segment", {"stroke": True, "text": None})
