@@ -187,6 +187,14 @@ class PlanContext(BaseModel):
     boxes: list[Box] = Field(default_factory=list, max_length=16)
     stroke: bool = Field(default=False, description="A stroke mask came with the message.")
 
+    @model_validator(mode="after")
+    def _labels(self) -> PlanContext:
+        if self.labels is not None and len(self.labels) != len(self.points):
+            raise ValueError("labels must have one entry per point")
+        if (self.width is None) != (self.height is None):
+            raise ValueError("give both width and height, or neither")
+        return self
+
     @property
     def has_image(self) -> bool:
         return self.width is not None and self.height is not None
