@@ -79,6 +79,7 @@ for _family, _words in {
     "segment": "segment|select|mask|outline|highlight|find|locate|detect|isolate",
     "undo": "undo|revert|go back|step back|roll back|undo that",
     "redo": "redo|go forward|redo that",
+    "want": "i want|i need|i'd like|i would like|give me|show me|get me|i'd love",
 }.items():
     for _w in _words.split("|"):
         VERBS.setdefault(tuple(_w.split()), _family)
@@ -106,6 +107,11 @@ RELATIONS: dict[str, Relation] = {
     "over": "above", "below": "below", "under": "below", "underneath": "below",
     "beneath": "below", "on": "on", "onto": "on", "inside": "in", "in": "in", "into": "in",
 }  # fmt: skip
+IMAGE_TAIL = re.compile(
+    r"\s+(?:from|in|of|on)\s+(?:the|this|my|our|that)\s+"
+    r"(?:image|picture|photo|photograph|pic|scene|frame)$"
+)
+TARGET_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?(?:then\s+)?|\s+and\s+(?:then\s+)?|\s+then\s+")
 GRID = {
     "left": (0, 1), "right": (2, 1), "top": (1, 0), "upper": (1, 0), "bottom": (1, 2),
     "lower": (1, 2), "middle": (1, 1), "center": (1, 1), "centre": (1, 1),

@@ -159,13 +159,13 @@ def _is_deictic(text: str) -> bool:
 def _parse_target(text: str) -> tuple[str, Select]:
     """'the dog on the left' -> ('dog', 'left'); 'the cat and the dog' -> ('cat. dog', 'all')."""
     select: Select = "all"
+    text = lx.IMAGE_TAIL.sub("", text)
     m = lx.SELECT_TAIL.search(text)
     if m:
         select = lx.SELECT_WORDS[m.group("pos")]
         text = text[: m.start()]
-    parts = [p for p in re.split(r"\s*,\s*|\s+and\s+", text) if p.strip()]
     names: list[str] = []
-    for part in parts:
+    for part in _target_parts(text):
         words = _clean_phrase(part).split()
         while words and words[0] in lx.SELECT_WORDS and len(words) > 1:
             select = lx.SELECT_WORDS[words[0]]
@@ -175,6 +175,11 @@ def _parse_target(text: str) -> tuple[str, Select]:
         if words:
             names.append(" ".join(words))
     return ". ".join(names), select
+
+
+def _target_parts(text: str) -> list[str]:
+    """'the dog, then the cat and the bird' -> ['the dog', 'the cat', 'the bird']."""
+    return [p for p in lx.TARGET_SPLIT.split(text) if p.strip()]
 
 
 def _mask_for(state: _State, target: str, what: str) -> MaskRef:
@@ -225,6 +230,12 @@ def _need_image(state: _State) -> tuple[int, int]:
 # -- one parser per verb family -----------------------------------------------------------------
 def _remove(state: _State, rest: str) -> None:
     _need_image(state)
+    parts = _target_parts(lx.IMAGE_TAIL.sub("", rest))
+    if len(parts) > 1 and any(_parse_target(p)[1] != "all" for p in parts):
+        # "the car on the right and the tree on the left": one mask each, each its own select.
+        for part in parts:
+            _add(state, RemoveStep(mask=_mask_for(state, part, "remove")))
+        return
     ref = _mask_for(state, rest, "remove")
     _add(state, RemoveStep(mask=ref))
 
@@ -499,6 +510,9 @@ def _clause(state: _State, words: list[str]) -> None:
         _move(state, rest)
     elif family == "segment":
         _segment(state, rest)
+    elif family == "want":
+        # "i want a picture of a horse", "give me an image of ...": only with an image noun.
+        _generate(state, "make", rest)
     elif verb in ("generate", "create", "render", "imagine", "produce"):
         _generate(state, verb, rest)
     elif verb in ("draw", "paint", "sketch"):

@@ -101,6 +101,14 @@ CASES: list[Case] = [
     ("remove the cloud at the top", "img", [seg("cloud", "top"), rm()]),
     ("remove the cat in the middle", "img", [seg("cat", "center"), rm()]),
     ("remove all the dogs", "img", [seg("dogs"), rm()]),
+    ("Remove the dog from the picture", "img", [seg("dog"), rm()]),
+    ("erase the dog in this picture", "img", [seg("dog"), rm()]),
+    ("remove the dog, then the cat", "img", [seg("dog. cat"), rm()]),
+    (
+        "remove the car on the right and the tree on the left",
+        "img",
+        [seg("car", "right"), rm(), seg("tree", "left"), rm()],
+    ),
     ("get rid of the bird and the plane", "img", [seg("bird. plane"), rm()]),
     ("remove this", "click", [CLICK, rm()]),
     ("remove it", "box", [BOX, rm()]),
@@ -175,6 +183,8 @@ CASES: list[Case] = [
     ("paint me a picture of a castle", "none", [gen("a castle")]),
     ("generate a cat and a dog on a beach", "none", [gen("a cat and a dog on a beach")]),
     ("draw a forest", "img", [gen("a forest")]),
+    ("I want a picture of a horse", "none", [gen("a horse")]),
+    ("give me an image of a lighthouse in a storm", "img", [gen("a lighthouse in a storm")]),
     ("draw a cat and then move it left", "none", (ASK, "What should I move")),
     # -- undo / redo ------------------------------------------------------------------------
     ("undo", "img", [UNDO]),
@@ -254,4 +264,6 @@ CASES: list[Case] = [
     ("undo", "none", (ASK, "no image")),
     ("replace the cat with a dog", "none", (ASK, "no image")),
     ("what is this?", "none", []),
+    ("show me a cat", "img", []),
+    ("don't remove the dog", "img", []),
 ]
