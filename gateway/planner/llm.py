@@ -20,6 +20,7 @@ from gateway.planner.steps import (
     Plan,
     PlanContext,
     Step,
+    misfit,
     openai_tools,
 )
 
@@ -136,9 +137,13 @@ class LlmPlanner:
                 raise PlannerError(f"invalid arguments for {name!r}: {e.errors()[0]['msg']}")
         if clarification is not None:
             return Plan(steps=[], clarification=clarification, planner=self.name)
-        if not context.has_image and any(s.tool != "generate" for s in steps[:1]):
+        if not context.has_image and steps and steps[0].tool != "generate":
             return Plan(steps=[], clarification=NO_IMAGE, planner=self.name)
         try:
-            return Plan(steps=steps, planner=self.name)
+            plan = Plan(steps=steps, planner=self.name)
         except ValidationError as e:
             raise PlannerError(f"invalid plan: {e.errors()[0]['msg']}")
+        problem = misfit(plan, context)
+        if problem is not None:
+            raise PlannerError(f"plan does not fit the session: {problem}")
+        return plan

@@ -233,6 +233,27 @@ class Plan(BaseModel):
         return self
 
 
+def misfit(plan: Plan, context: PlanContext) -> str | None:
+    """Why ``plan`` cannot run on a session in ``context`` (None when it can).
+
+    Checks what the models alone cannot: a ``last`` mask the session lacks, a stroke that was
+    not sent, an edit before any image exists (a ``generate`` step makes one).
+    """
+    has_image = context.has_image
+    for step in plan.steps:
+        if step.tool == "generate":
+            has_image = True
+            continue
+        if not has_image:
+            return f"{step.tool} needs an image and the session has none"
+        ref = getattr(step, "mask", None) or getattr(step, "anchor", None)
+        if ref == "last" and not context.has_mask:
+            return f"{step.tool} uses the last mask and the session has none"
+        if step.tool == "segment" and step.stroke and not context.stroke:
+            return "segment uses a stroke and none was sent"
+    return None
+
+
 # -- placing boxes ------------------------------------------------------------------------------
 def clamp_box(box: list[float], width: int, height: int) -> list[float]:
     x0, y0, x1, y1 = box

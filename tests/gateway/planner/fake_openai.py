@@ -67,6 +67,10 @@ async def chat(request: Request) -> Any:
         return completion([call("segment", {"text": "dog"}), call("move", {"dx": "far"})])
     if mode == "dangling-mask":
         return completion([call("remove", {"mask": "previous"})])
+    if mode == "last-mask":
+        return completion([call("remove", {"mask": "last"})])
+    if mode == "edit-no-image":
+        return completion([call("undo", {})])
     if mode == "not-a-completion":
         return {"hello": "world"}
     if mode == "http500":

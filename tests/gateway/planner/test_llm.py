@@ -94,6 +94,7 @@ def test_no_tool_calls_is_plain_chat(fake_openai: ServerProcess) -> None:
         ("unknown-tool", "unknown tool 'delete_session'"),
         ("invalid-args", "invalid arguments for 'move'"),
         ("dangling-mask", "invalid plan"),
+        ("last-mask", "uses the last mask and the session has none"),
         ("not-a-completion", "not a chat completion"),
         ("http500", "HTTP 500"),
     ],
@@ -142,6 +143,13 @@ def test_injected_client_is_used(fake_openai: ServerProcess) -> None:
             return await make_planner(settings, http_client=client).plan(MESSAGE, CTX)
 
     assert [s.tool for s in asyncio.run(run()).steps] == ["segment", "remove"]
+
+
+def test_an_edit_without_an_image_asks_for_one(fake_openai: ServerProcess) -> None:
+    settings = PlannerSettings(kind="llm", url=fake_openai.url + "/v1", model="edit-no-image")
+    p = asyncio.run(make_planner(settings).plan("undo", PlanContext()))
+    assert p.steps == [] and p.clarification is not None and "no image" in p.clarification
+    assert p.planner == "llm" and p.fallback_reason is None
 
 
 def test_default_is_rules() -> None:

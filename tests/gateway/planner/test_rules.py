@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.planner.rules import RulesPlanner
-from gateway.planner.steps import Plan, PlanContext
+from gateway.planner.steps import Plan, PlanContext, misfit
 from tests.gateway.planner.cases import ASK, CASES, CONTEXTS, Case
 
 PLANNER = RulesPlanner()
@@ -66,6 +66,7 @@ def test_plans_are_valid_models_and_planner_named() -> None:
         assert plan.planner == "rules"
         assert plan.fallback_reason is None
         Plan.model_validate(plan.model_dump())
+        assert misfit(plan, CONTEXTS[context]) is None, message
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,15 @@ from pydantic import ValidationError
 from gateway.planner.steps import (
     STEP_ADAPTER,
     STEP_MODELS,
+    GenerateStep,
     InpaintStep,
     Plan,
     PlanContext,
     RemoveStep,
     SegmentStep,
+    UndoStep,
     clamp_box,
+    misfit,
     openai_tools,
     place_relative,
 )
@@ -108,3 +111,13 @@ def test_openai_tools_mirror_the_models() -> None:
     assert set(move["required"]) == {"dx", "dy"}
     replace = next(t for t in tools if t["function"]["name"] == "replace")["function"]
     assert replace["parameters"]["required"] == ["phrase"]
+
+
+def test_misfit() -> None:
+    none, img = PlanContext(), PlanContext(width=8, height=8)
+    assert misfit(Plan(steps=[UndoStep()], planner="x"), none) is not None
+    assert misfit(Plan(steps=[GenerateStep(prompt="a"), UndoStep()], planner="x"), none) is None
+    assert misfit(Plan(steps=[RemoveStep(mask="last")], planner="x"), img) is not None
+    with_mask = PlanContext(width=8, height=8, has_mask=True)
+    assert misfit(Plan(steps=[RemoveStep(mask="last")], planner="x"), with_mask) is None
+    assert misfit(Plan(steps=[SegmentStep(stroke=True)], planner="x"), img) is not None
