@@ -133,7 +133,7 @@ DIRECTIONS = {
     "left": (0, -1), "leftward": (0, -1), "leftwards": (0, -1), "right": (0, 1),
     "rightward": (0, 1), "rightwards": (0, 1), "up": (1, -1), "upward": (1, -1),
     "upwards": (1, -1), "higher": (1, -1), "down": (1, 1), "downward": (1, 1),
-    "downwards": (1, 1), "lower": (1, 1),
+    "downwards": (1, 1), "lower": (1, 1), "top": (1, -1), "bottom": (1, 1),
 }  # fmt: skip
 SMALL = words("bit|little|slightly|tad|touch|smidge")
 LARGE = words("lot|far|much|way")

@@ -85,10 +85,13 @@ def _strip_prefixes(words: list[str]) -> list[str]:
             if words[start : start + len(p)] == p:
                 start, changed = start + len(p), True
                 break
-    while end > start and words[end - 1] in {"please", "thanks", ",", "now"}:
-        end -= 1
-    if end - start > 2 and words[end - 2 : end] in (["for", "me"], ["thank", "you"]):
-        end -= 2
+    while end > start:
+        if words[end - 1] in {"please", "thanks", ",", "now", "and"}:
+            end -= 1
+        elif end - start > 2 and words[end - 2 : end] in (["for", "me"], ["thank", "you"]):
+            end -= 2
+        else:
+            break
     return words[start:end]
 
 
@@ -101,7 +104,10 @@ def _is_question(sentence: str, terminator: str) -> bool:
     start = " ".join(words[:2])
     if any(start.startswith(r) for r in lx.REQUEST_STARTS):
         return False
-    return "?" in terminator or words[0] in lx.QUESTION_WORDS
+    if words[0] in lx.QUESTION_WORDS:
+        return True
+    # "remove the dog?" is a request; "the dog is on the left?" is not an edit anyway.
+    return "?" in terminator and _match_verb(words) is None
 
 
 def _clauses(sentence: str) -> list[list[str]]:
