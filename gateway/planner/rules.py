@@ -202,7 +202,7 @@ def _mask_for(state: _State, target: str, what: str) -> MaskRef:
             return "last"
         raise _Ask(f"What should I {what}? Name it, or click on it in the image.")
     text, select = _parse_target(target)
-    if not text:
+    if not text or _is_deictic(text):  # "the one on the left": which kind of thing?
         raise _Ask(f"What should I {what}? Name it, or click on it in the image.")
     step = SegmentStep(text=text[:256], select=select)
     if ctx.has_visual_prompt and not state.visual_used:

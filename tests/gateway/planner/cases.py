@@ -253,6 +253,7 @@ CASES: list[Case] = [
     # -- incomplete edits ask back ---------------------------------------------------------
     ("remove", "img", (ASK, "What should I remove")),
     ("remove it", "img", (ASK, "What should I remove")),
+    ("remove the one on the left", "img", (ASK, "What should I remove")),
     ("replace the horse", "img", (ASK, "replace the horse with")),
     ("replace the horse with", "img", (ASK, "replace the horse with")),
     ("move the cat", "img", (ASK, "Which way should I move the cat")),
