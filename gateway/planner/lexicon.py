@@ -72,7 +72,7 @@ COLOURS = words(
 VERBS: dict[tuple[str, ...], str] = {}
 for _family, _words in {
     "remove": "remove|erase|delete|get rid of|take out|take away|eliminate|cut out|wipe out",
-    "replace": "replace|swap|substitute|turn|change|transform|convert|make",
+    "replace": "replace|swap out|swap|substitute|turn|change|transform|convert|make",
     "move": "move|shift|drag|push|slide|nudge|relocate",
     "add": "add|put|insert|place|draw|paint|sketch",
     "generate": "generate|create|render|imagine|produce|make|draw|paint",

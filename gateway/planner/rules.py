@@ -506,7 +506,7 @@ def _clause(state: _State, words: list[str]) -> None:
     if found is None:
         return
     key, rest_words = found
-    verb, rest = " ".join(key), " ".join(rest_words)
+    verb, rest = key[0] if key == ("swap", "out") else " ".join(key), " ".join(rest_words)
     family = lx.VERBS[key]
     if family in ("undo", "redo"):
         _history(state, family, rest_words)

@@ -126,6 +126,7 @@ CASES: list[Case] = [
     ("change the apple into an orange", "img", [seg("apple"), rep("orange")]),
     ("swap the apple for a pear", "img", [seg("apple"), rep("pear")]),
     ("swap the cup with a glass", "img", [seg("cup"), rep("glass")]),
+    ("swap out the chair for a stool", "img", [seg("chair"), rep("stool")]),
     ("make the dog a cat", "img", [seg("dog"), rep("cat")]),
     ("make the sofa into a bed", "img", [seg("sofa"), rep("bed")]),
     (
