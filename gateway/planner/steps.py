@@ -222,6 +222,13 @@ class Plan(BaseModel):
     planner: str
     fallback_reason: str | None = None
 
+    def actions(self) -> list[dict[str, Any]]:
+        """The steps as ``{"tool", "args"}`` (the shape of the API's ``actions``)."""
+        return [
+            {"tool": step.tool, "args": step.model_dump(mode="json", exclude={"tool"})}
+            for step in self.steps
+        ]
+
     @model_validator(mode="after")
     def _references(self) -> Plan:
         segmented = False

@@ -121,3 +121,23 @@ def test_misfit() -> None:
     with_mask = PlanContext(width=8, height=8, has_mask=True)
     assert misfit(Plan(steps=[RemoveStep(mask="last")], planner="x"), with_mask) is None
     assert misfit(Plan(steps=[SegmentStep(stroke=True)], planner="x"), img) is not None
+
+
+def test_actions_shape() -> None:
+    plan = Plan(steps=[SegmentStep(text="dog", select="left"), RemoveStep()], planner="rules")
+    assert plan.actions() == [
+        {
+            "tool": "segment",
+            "args": {
+                "text": "dog",
+                "points": [],
+                "labels": None,
+                "boxes": [],
+                "stroke": False,
+                "select": "left",
+            },
+        },
+        {"tool": "remove", "args": {"mask": "previous", "dilate": 10}},
+    ]
+    for action in plan.actions():
+        assert STEP_ADAPTER.validate_python({"tool": action["tool"], **action["args"]})
