@@ -1,6 +1,6 @@
 """The ``rules`` planner: a small English grammar for edit requests (no model, no network).
 
-Longer than most modules (about 500 lines) because the grammar is one piece: the clause
+Longer than most modules (about 570 lines) because the grammar is one piece: the clause
 splitter, the target (object) parser and one parser per verb family (word lists: lexicon.py).
 docs/PLANNER.md lists what it covers, with examples.
 
