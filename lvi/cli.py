@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("name", choices=sorted(WORKERS))
     w.add_argument("--host")
     w.add_argument("--port", type=int)
-    w.add_argument("--profile", choices=["tiny", "cpu", "gpu"])
+    w.add_argument("--profile", choices=["tiny", "cpu", "gpu", "gpu-16gb"])
     w.set_defaults(func=cmd_worker)
 
     g = sub.add_parser("gateway", help="run the gateway (the public API)")
@@ -169,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         "pull",
         help="download the profile's weights into the Hugging Face cache (then run offline)",
     )
-    mp.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
+    mp.add_argument(
+        "--profile", choices=["tiny", "cpu", "gpu", "gpu-16gb"], help="default: $LVI_PROFILE"
+    )
     mp.add_argument("--only", action="append", choices=sorted(WORKERS), help="one worker")
     mp.add_argument(
         "--check", action="store_true", help="only report what is missing (no network); exit 1"
@@ -177,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     mp.set_defaults(func=cmd_models_pull)
 
     u = sub.add_parser("up", help="run the whole stack locally (Redis, workers, gateway, UI)")
-    u.add_argument("--profile", choices=["tiny", "cpu", "gpu"], help="default: $LVI_PROFILE")
+    u.add_argument(
+        "--profile", choices=["tiny", "cpu", "gpu", "gpu-16gb"], help="default: $LVI_PROFILE"
+    )
     u.add_argument(
         "--host", default="127.0.0.1", help="where the gateway and UI listen (workers: loopback)"
     )

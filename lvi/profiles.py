@@ -1,4 +1,7 @@
-"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu).
+"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu, gpu-16gb).
+
+``gpu-16gb`` is ``gpu`` with LLaVA in 4-bit (NF4, ``LLAVA_QUANTIZATION=4bit``), so the whole
+stack fits one 16 GB card (docs/DEPLOY.md, "One card, all workers").
 
 Every value can be overridden per worker by its own setting (``INPAINT_MODEL``,
 ``LLAVA_MODEL``, ...). A model reference is one of:
@@ -28,11 +31,18 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "image_policy": "all",
         },
         "gpu": {"backend": "transformers", "model": "llava-hf/llava-1.5-7b-hf"},
+        # gpu-16gb: the whole stack on one 16 GB card (T4): LLaVA's language model in NF4.
+        "gpu-16gb": {
+            "backend": "transformers",
+            "model": "llava-hf/llava-1.5-7b-hf",
+            "quantization": "4bit",
+        },
     },
     "inpaint": {
         "tiny": {"backend": "lama", "model": "tiny:lama"},
         "cpu": {"backend": "opencv", "model": None},
         "gpu": {"backend": "lama", "model": "hf://fashn-ai/LaMa/big-lama.pt"},
+        "gpu-16gb": {"backend": "lama", "model": "hf://fashn-ai/LaMa/big-lama.pt"},
     },
     # seem: SAM for visual prompts + Grounding DINO for text. cpu's "auto" uses SAM ViT-B when
     # its weights are already on the machine (`lvi models pull`) and GrabCut otherwise.
@@ -44,6 +54,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "detector": "IDEA-Research/grounding-dino-tiny",
         },
         "gpu": {
+            "backend": "sam",
+            "model": "facebook/sam-vit-huge",
+            "detector": "IDEA-Research/grounding-dino-base",
+        },
+        "gpu-16gb": {
             "backend": "sam",
             "model": "facebook/sam-vit-huge",
             "detector": "IDEA-Research/grounding-dino-base",
@@ -62,6 +77,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "inpaint_model": "masterful/gligen-1-4-inpainting-text-box",
         },
         "gpu": {
+            "backend": "diffusers",
+            "model": "masterful/gligen-1-4-generation-text-box",
+            "inpaint_model": "masterful/gligen-1-4-inpainting-text-box",
+        },
+        "gpu-16gb": {
             "backend": "diffusers",
             "model": "masterful/gligen-1-4-generation-text-box",
             "inpaint_model": "masterful/gligen-1-4-inpainting-text-box",
