@@ -52,3 +52,21 @@ def test_smoke_run_writes_every_measurement(tmp_path: Path) -> None:
         assert rec["workflows"]["upload"]["n"] == n
     (refusal,) = [rec for rec in records if rec["kind"] == "error"]
     assert refusal["phase"] == "4bit" and "needs a CUDA GPU" in refusal["log"]
+
+
+def test_full_size_tokenizers_match_the_published_vocabularies() -> None:
+    """The full-size builders' tokenizers have the published sizes and special ids, and every
+    id a random model can emit decodes to text (so streamed replies are never empty)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import fullsize_models as fm
+
+    llava = fm.llava_tokenizer(32064, image_id=32000, pad_id=32001)
+    assert len(llava) == 32064 and llava.convert_tokens_to_ids("<image>") == 32000
+    assert (llava.bos_token_id, llava.eos_token_id, llava.pad_token_id) == (1, 2, 32001)
+    assert llava.decode([5, 31999, 32063]).split() == ["w5", "w31999", "w32063"]
+    clip = fm.clip_tokenizer(49408, bos_id=49406, eos_id=49407)
+    ids = clip("a photo of a cat")["input_ids"]
+    assert len(clip) == 49408 and ids[0] == 49406 and ids[-1] == 49407
+    bert = fm.bert_tokenizer(30522)
+    assert len(bert) == 30522
+    assert bert.convert_tokens_to_ids(["[CLS]", "[SEP]", ".", "?"]) == [101, 102, 1012, 1029]
