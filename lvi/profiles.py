@@ -1,4 +1,7 @@
-"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu).
+"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu, gpu-16gb).
+
+``gpu-16gb`` is ``gpu`` with LLaVA in 4-bit (NF4, ``LLAVA_QUANTIZATION=4bit``), so the whole
+stack fits one 16 GB card (docs/DEPLOY.md, "One card, all workers").
 
 Every value can be overridden per worker by its own setting (``INPAINT_MODEL``,
 ``LLAVA_MODEL``, ...). A model reference is one of:
@@ -16,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from lvi.errors import ServiceUnavailable
-from lvi.registry import WORKERS
+from lvi.registry import PROFILE_NAMES, WORKERS, profile_row
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    w.name: {profile: dict(row) for profile, row in w.profiles.items()} for w in WORKERS
+    w.name: {profile: profile_row(w, profile) for profile in PROFILE_NAMES} for w in WORKERS
 }
 """worker -> profile -> settings field -> value, from :mod:`lvi.registry`. Workers read their
 own row."""

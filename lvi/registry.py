@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ProfileRows = Mapping[str, Mapping[str, Any]]
-"""profile (tiny, cpu, gpu) -> settings field -> value."""
+"""profile (tiny, cpu, gpu, ...) -> settings field -> value (see :data:`PROFILE_BASES`)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
                 "image_policy": "all",
             },
             "gpu": {"backend": "transformers", "model": "llava-hf/llava-1.5-7b-hf"},
+            # The whole stack on one 16 GB card (T4): LLaVA's language model in NF4.
+            "gpu-16gb": {"quantization": "4bit"},
         },
         tiny={
             "llava": "services.llava.tiny:build_llava",
@@ -139,7 +141,17 @@ WORKERS: tuple[WorkerSpec, ...] = (
 
 BY_NAME: Mapping[str, WorkerSpec] = {w.name: w for w in WORKERS}
 WORKER_NAMES: tuple[str, ...] = tuple(w.name for w in WORKERS)
-PROFILE_NAMES: tuple[str, ...] = ("tiny", "cpu", "gpu")
+PROFILE_NAMES: tuple[str, ...] = ("tiny", "cpu", "gpu", "gpu-16gb")
+PROFILE_BASES: Mapping[str, str] = {"gpu-16gb": "gpu"}
+"""A derived profile starts from its base's row; a worker's own row for it only overrides."""
+
+
+def profile_row(spec: WorkerSpec, profile: str) -> dict[str, Any]:
+    """``spec``'s settings for ``profile``: its base profile's row, then its own row on top."""
+    base = PROFILE_BASES.get(profile)
+    row = profile_row(spec, base) if base else {}
+    row.update(spec.profiles.get(profile, {}))
+    return row
 
 
 def get(name: str) -> WorkerSpec:

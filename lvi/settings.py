@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lvi import registry
 
-Profile = Literal["tiny", "cpu", "gpu"]
+Profile = Literal["tiny", "cpu", "gpu", "gpu-16gb"]
 
 
 def default_cache_dir() -> Path:
@@ -62,6 +62,13 @@ class WorkerSettings(ComponentSettings):
     backend: str | None = Field(default=None, description="Backend name; unset: the profile's.")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     dtype: str = Field(default="auto", description="'auto' (fp16 on CUDA, fp32 on CPU) or a name.")
+    gpu_memory_fraction: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Cap on this worker's CUDA allocator, as a fraction of the GPU's memory "
+        "(several workers on one card; lvi/gpu.py). Unset: no cap. Ignored without CUDA.",
+    )
     max_concurrency: int = Field(default=1, ge=1, le=64)
     max_queue: int = Field(default=8, ge=0, le=10_000)
     request_timeout_s: float = Field(default=300.0, gt=0)

@@ -56,6 +56,7 @@ from lvi.errors import (
     error_response,
     install_error_handlers,
 )
+from lvi.gpu import apply_memory_fraction
 from lvi.logs import request_id_var
 from lvi.settings import WorkerSettings
 
@@ -199,6 +200,13 @@ class WorkerRuntime:
         t0 = time.perf_counter()
         try:
             self.state = "loading"
+            # Before any CUDA allocation of the backend (one card, several workers: lvi/gpu.py).
+            await loop.run_in_executor(
+                self.executor,
+                apply_memory_fraction,
+                self.settings.gpu_memory_fraction,
+                self.settings.device,
+            )
             await loop.run_in_executor(self.executor, self.backend.load)
             self.metrics.model_load_seconds.set(time.perf_counter() - t0)
             if self.settings.warmup:

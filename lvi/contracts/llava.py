@@ -168,3 +168,22 @@ class ModelList(BaseModel):
 
 TRUNCATED_HEADER = "X-LVI-Truncated-Turns"
 """Response header: how many of the oldest turns were dropped to fit the model's context."""
+
+
+# -- /v1/info ---------------------------------------------------------------------------------
+Quantization = Literal["none", "8bit", "4bit"]
+"""How the model's weights are held: as loaded (``none``), LLM.int8() or NF4 (bitsandbytes)."""
+
+
+class LlavaInfo(BaseModel):
+    """What the llava worker's ``GET /v1/info`` says about its model (besides the fields every
+    worker reports: state, concurrency, queue). ``quantization`` is ``None`` when an upstream
+    (``LLAVA_BACKEND=openai``) owns the model."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    backend: str
+    model: str
+    device: str
+    dtype: str
+    quantization: Quantization | None = None

@@ -177,6 +177,15 @@ class LlavaBackend:
         kwargs: dict[str, Any] = {"dtype": dtype}
         if self.device.startswith("cuda"):
             kwargs["device_map"] = self.device  # load straight onto the GPU, not via host RAM
+        # --- quantization (LLAVA_QUANTIZATION; services/llava/quant.py) ---
+        from services.llava.quant import check_quantization, quantization_config
+
+        mode = self.settings.quantization
+        check_quantization(mode, self.device, torch.cuda.is_available())
+        quant = quantization_config(mode, dtype)
+        if quant is not None:
+            kwargs["quantization_config"] = quant
+        # --- end quantization ---
         try:
             auto_processor: Any = AutoProcessor  # untyped in transformers
             self.processor = auto_processor.from_pretrained(ref)
@@ -184,7 +193,7 @@ class LlavaBackend:
         except OSError as e:
             # Not on disk and not downloadable (HF_HUB_OFFLINE, no network): say how to get it.
             raise missing_model(self.settings.model, "llava", e) from e
-        if not self.device.startswith("cuda"):
+        if not self.device.startswith("cuda") and quant is None:
             self.model.to(self.device)
         self.model.eval()
         self.model_path = ref
@@ -194,11 +203,12 @@ class LlavaBackend:
         self.context_length = self.settings.max_context or int(own)
         self.image_token = getattr(self.processor, "image_token", "<image>")
         log.info(
-            "loaded %s (%s) on %s as %s, context %d",
+            "loaded %s (%s) on %s as %s, quantization %s, context %d",
             ref,
             type(self.model).__name__,
             self.device,
             self.dtype_name,
+            mode,
             self.context_length,
         )
 
@@ -228,6 +238,7 @@ class LlavaBackend:
             "model_class": type(self.model).__name__ if self.model is not None else None,
             "device": self.device,
             "dtype": self.dtype_name,
+            "quantization": self.settings.quantization,
             "context_length": self.context_length,
             "max_images": self.settings.max_images,
             "image_policy": self.settings.image_policy,

@@ -29,7 +29,7 @@ from lvi.contracts.llava import (
 )
 from lvi.worker import Deadline, WorkerRuntime
 from services.llava.backend import ChatResult, LlavaBackend, PromptInfo
-from services.llava.conversation import ParsedChat, parse_request
+from services.llava.conversation import OMITTED_IMAGE_NOTE, ParsedChat, parse_request
 from services.llava.upstream import OpenAIUpstream
 
 
@@ -140,6 +140,22 @@ class LocalChat:
         )
 
 
+def drop_older_images(messages: list[dict[str, Any]]) -> None:
+    """LLAVA_IMAGE_POLICY=latest for an upstream: every image part but the last becomes the
+    same text note the transformers backend uses. The gateway sends whole histories whose turns
+    carry successive versions of the image; vLLM serves LLaVA-1.5 with one image per prompt
+    (``--limit-mm-per-prompt``), and each image would cost 576 tokens of its context."""
+    parts = [
+        (m, i)
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for i, p in enumerate(m["content"])
+        if p.get("type") == "image_url"
+    ]
+    for m, i in parts[:-1]:
+        m["content"][i] = {"type": "text", "text": OMITTED_IMAGE_NOTE}
+
+
 class UpstreamChat:
     """Forward to an OpenAI-compatible server, under this worker's admission control."""
 
@@ -160,11 +176,12 @@ class UpstreamChat:
             allow_remote=s.allow_remote_images,
         )
 
-    @staticmethod
-    def _payload(chat: ParsedChat) -> dict[str, Any]:
+    def _payload(self, chat: ParsedChat) -> dict[str, Any]:
         payload = chat.request.model_dump(mode="json", exclude_none=True)
         payload.pop("max_completion_tokens", None)
         payload["max_tokens"] = chat.max_tokens
+        if self.upstream.settings.image_policy == "latest":
+            drop_older_images(payload["messages"])
         return payload
 
     async def complete(

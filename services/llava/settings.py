@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from lvi.contracts.llava import Quantization
 from lvi.settings import WorkerSettings, worker_config
 
 ImagePolicy = Literal["latest", "all"]
@@ -52,6 +53,14 @@ class LlavaSettings(WorkerSettings):
         "arbitrary URLs on a client's behalf.",
     )
     remote_image_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    quantization: Quantization = Field(
+        default="none",
+        description=(
+            "Weights of the transformers backend: 'none' (as loaded, in LLAVA_DTYPE), '8bit' "
+            "(LLM.int8()) or '4bit' (NF4), through bitsandbytes; 8bit/4bit need CUDA "
+            "(services/llava/quant.py)."
+        ),
+    )
     upstream_url: str | None = Field(
         default=None,
         description="OpenAI-compatible base URL for LLAVA_BACKEND=openai, e.g. http://vllm:8000/v1.",

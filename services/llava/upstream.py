@@ -100,7 +100,9 @@ class OpenAIUpstream:
             "upstream_model": self.upstream_model,
             "device": "upstream",
             "dtype": "upstream",
+            "quantization": None,  # the upstream owns the model (and its weights' format)
             "max_images": self.settings.max_images,
+            "image_policy": self.settings.image_policy,
         }
 
     # -- calls (event loop) -------------------------------------------------------------------

@@ -16,11 +16,18 @@ import pytest
 from lvi.registry import WORKER_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
-OVERLAYS = ("gpu", "cpu")
+OVERLAYS = ("gpu", "cpu", "vllm", "onecard")
 WORKERS = WORKER_NAMES
 COMPOSE_FILES = {
     "gpu": ["docker-compose.yml"],
     "cpu": ["docker-compose.yml", "docker-compose.cpu.yml"],
+    "vllm": ["docker-compose.yml", "docker-compose.vllm.yml"],
+    "onecard": ["docker-compose.yml", "docker-compose.onecard.yml"],
+    "onecard-vllm": [
+        "docker-compose.yml",
+        "docker-compose.onecard.yml",
+        "docker-compose.vllm.yml",
+    ],
 }
 # Values the compose file requires (it refuses to render without API keys).
 COMPOSE_ENV = {"GATEWAY_API_KEYS": "frontend:test-key", "FRONTEND_API_KEY": "test-key"}
