@@ -58,6 +58,20 @@ TINY_BANNER = (
 )
 Progress = Callable[[ProgressEvent], None]
 ChatHistory = list[dict[str, Any]]
+DEFAULT_GEN_SIZE = 512  # SD-1.4's native size; used until the gateway reports the model's
+
+
+def native_size(info: ServiceInfo) -> int:
+    """The generation model's native side (gligen's ``/v1/info`` ``native_size``), fitted to
+    the UI's size sliders (256-1024, steps of 64); 512 when the gateway does not know it."""
+    for w in info.workers:
+        if w.name == "gligen" and w.info:
+            try:
+                side = int((w.info.get("native_size") or {})["generate"])
+            except (KeyError, TypeError, ValueError):
+                break
+            return min(1024, max(256, round(side / 64) * 64))
+    return DEFAULT_GEN_SIZE
 
 
 def _no_progress(_: ProgressEvent) -> None:
@@ -188,6 +202,7 @@ class Loaded:
     chat: ChatHistory
     banner: str | None
     stored: dict[str, Any]
+    gen_size: int = DEFAULT_GEN_SIZE  # the default width and height offered for generation
 
 
 # -- image files --------------------------------------------------------------------------------
@@ -385,15 +400,20 @@ class Controller:
     # sessions
     async def info_banner(self) -> str | None:
         """The tiny-profile banner text, or None (also None while the gateway is starting)."""
+        return (await self.page_info())[0]
+
+    async def page_info(self) -> tuple[str | None, int]:
+        """The banner (as :meth:`info_banner`) and the generation model's native size, from
+        one ``/v1/info`` call; (None, 512) while the gateway is starting."""
         try:
             info = await self.client.info()
         except APIError:
-            return None
-        return TINY_BANNER if info.random_weights else None
+            return None, DEFAULT_GEN_SIZE
+        return (TINY_BANNER if info.random_weights else None), native_size(info)
 
     async def open(self, stored: dict[str, Any] | None) -> Loaded:
         """A page load: resume the session stored in this browser, else start a new one."""
-        banner = await self.info_banner()
+        banner, gen_size = await self.page_info()
         session: Session | None = None
         sid = (stored or {}).get("session_id")
         with user_errors():
@@ -405,7 +425,9 @@ class Controller:
             if session is None:
                 session = await self.client.create_session(title="LLaVA-Interactive UI")
             state, head = await self._view(UiState(session_id=session.id), session)
-        return Loaded(state, head, chat_history(session), banner, {"session_id": session.id})
+        return Loaded(
+            state, head, chat_history(session), banner, {"session_id": session.id}, gen_size
+        )
 
     async def new_session(self, state: UiState) -> Loaded:
         """Start over: a fresh gateway session (the old one stays until it expires)."""
