@@ -291,9 +291,9 @@ def _build_gligen(out: Path, in_channels: int) -> Path:
     Laid out like SD-1.4, only narrow: native size 512x512 and a VAE that downsamples by 8
     (four blocks) to a 64x64 latent. (A two-block VAE, scale 2, put 512x512 on a 256x256
     latent with attention over 16k tokens: about a minute per step on 2 loaded cores, see
-    docs/BENCHMARKS.md.) ``in_channels`` is 4 for generation and 9
-    for inpainting (latents + masked-image latents + mask). The scheduler is PNDM with the
-    SD-1.4 settings, as in the real GLIGEN checkpoints; the worker may swap it.
+    docs/BENCHMARKS.md.) ``in_channels`` is 4 for generation and 9 for inpainting (latents +
+    masked-image latents + mask). The scheduler is PNDM with the SD-1.4 settings, as in the
+    real GLIGEN checkpoints; the worker may swap it.
     """
     import importlib
 
