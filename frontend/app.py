@@ -414,10 +414,12 @@ def create_app(
                 loaded.chat,
                 banner_update,
                 loaded.stored,
-                ctl.canvas(512, 512, None),
+                ctl.canvas(loaded.gen_size, loaded.gen_size, None),
+                loaded.gen_size,  # width and height default to the model's native size
+                loaded.gen_size,
             )
 
-        load_outputs = [*head_outputs, chatbot, banner, browser, gen_boxes]
+        load_outputs = [*head_outputs, chatbot, banner, browser, gen_boxes, gen_width, gen_height]
 
         # ---- sessions -----------------------------------------------------------------------
         async def on_load(stored: dict[str, Any] | None) -> tuple[Any, ...]:

@@ -33,6 +33,7 @@ from lvi.errors import (
     BadGateway,
     DeadlineExceeded,
     LviError,
+    PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
     error_for_status,
@@ -289,6 +290,17 @@ class WorkerClient:
     def _parse(self, model: type[M], raw: bytes) -> M:
         try:
             return model.model_validate_json(raw)
+        except PayloadTooLarge as e:
+            # The worker did its job, but its image is over this gateway's image limits (an
+            # explicit LVI_MAX_IMAGE_BYTES below what the pixel limit implies): say so, rather
+            # than blaming the worker.
+            raise PayloadTooLarge(
+                f"The {self.skill} result is over the image limits, so it was not saved: "
+                f"{e.message} Raise LVI_MAX_IMAGE_BYTES, or leave it unset to derive it from "
+                "LVI_MAX_IMAGE_PIXELS.",
+                code="result_too_large",
+                param=self.name,
+            ) from None
         except (ValidationError, LviError, ValueError) as e:
             log.error("bad answer from %s: %s", self.name, e)
             raise BadGateway(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lvi import registry
-from lvi.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from lvi.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, max_encoded_bytes
 from lvi.settings import ComponentSettings
 
 WORKER_NAMES = registry.WORKER_NAMES
@@ -51,7 +53,8 @@ class GatewaySettings(ComponentSettings):
     )
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Per principal; 0 disables.")
     rate_limit_burst: int = Field(default=120, ge=1, description="Requests allowed at once.")
-    max_body_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+    # Unset, the byte limits follow the pixel limit (see _derive_byte_limits).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BYTES + 1024 * 1024, ge=1024)
     max_image_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1024)
     max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=64 * 64)
 
@@ -92,6 +95,19 @@ class GatewaySettings(ComponentSettings):
     probe_timeout_s: float = Field(
         default=2.0, gt=0, description="Timeout of /readyz and /v1/info probes."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_byte_limits(cls, data: Any) -> Any:
+        """An unset byte limit follows the pixel limit: any image within the pixel limit, of
+        any content, can be uploaded and stored (``lvi.images.max_encoded_bytes``)."""
+        if isinstance(data, dict):
+            pixels = int(data.get("max_image_pixels") or DEFAULT_MAX_PIXELS)
+            if not data.get("max_image_bytes"):
+                data["max_image_bytes"] = max_encoded_bytes(pixels)
+            if not data.get("max_body_bytes"):  # an upload: one image plus multipart framing
+                data["max_body_bytes"] = int(data["max_image_bytes"]) + 1024 * 1024
+        return data
 
     def worker_url(self, name: str) -> str:
         return str(getattr(self, f"{name}_url")).rstrip("/")

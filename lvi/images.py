@@ -5,7 +5,8 @@ Validation is cheap: it base64-decodes, checks the byte limit and reads only the
 (format, size, EXIF orientation), so an oversized or unsupported image is refused before
 any pixel is decoded. Pixels are decoded later, off the event loop, by the worker that
 needs them. Outputs are encoded with a fast PNG setting: codecs, not models, dominate the
-cost of moving images (see the architecture notes).
+cost of moving images (see the architecture notes). The byte limit is derived from the pixel
+limit, so a lossless output of any content within the pixel limit is accepted everywhere.
 """
 
 from __future__ import annotations
@@ -27,9 +28,25 @@ from lvi.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 4096 * 4096
 _EXIF_ORIENTATION = 0x0112
+
+
+def max_encoded_bytes(pixels: int, channels: int = 4) -> int:
+    """Worst-case size of a lossless file (PNG or lossless WebP) of ``pixels`` pixels.
+
+    Lossless coders cannot shrink noise: measured at 12 MP, random pixels take 100.0-100.2 %
+    of the raw size in every PNG level and in lossless WebP, and a noisy photo 68-77 %
+    (``bench/encode_choice.py``). PNG adds one filter byte per row (at most one per pixel,
+    for a one-pixel-wide image), and deflate's stored blocks and the chunk framing add under
+    0.3 %. So this bound holds for any content and any shape, and a byte limit derived from
+    it never refuses an image that is within the pixel limit.
+    """
+    raw = pixels * (channels + 1)
+    return raw + raw // 256 + 64 * 1024
+
+
+DEFAULT_MAX_BYTES = max_encoded_bytes(DEFAULT_MAX_PIXELS)
 
 # Tiny valid payloads for OpenAPI examples (docs and schema-driven fuzzers start from them).
 EXAMPLE_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAGklEQVQI12M8ISfHAANhDKvgbCYGHGBwSgAAioUCFAGpHZAAAAAASUVORK5CYII="
@@ -39,17 +56,35 @@ EXAMPLE_MASK_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAF0lEQVQI12Ng
 @dataclass(frozen=True)
 class ImageLimits:
     """Byte and pixel limits for one image. Defaults come from ``LVI_MAX_IMAGE_BYTES`` and
-    ``LVI_MAX_IMAGE_PIXELS`` so that every component shares one knob."""
+    ``LVI_MAX_IMAGE_PIXELS`` so that every component shares one knob.
 
-    max_bytes: int = DEFAULT_MAX_BYTES
+    The pixel limit is the one that matters (it bounds memory after decoding). The byte limit
+    is only a guard before decoding, so by default (``max_bytes=0``, or the variable unset)
+    it is derived from the pixel limit with :func:`max_encoded_bytes`: then every image within
+    the pixel limit passes, whatever its content, including a worker's lossless output of a
+    noisy photo. An explicit byte limit is kept as given (stricter, at that price).
+    """
+
+    max_bytes: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0:
+            object.__setattr__(self, "max_bytes", max_encoded_bytes(self.max_pixels))
 
     @classmethod
     def from_env(cls) -> ImageLimits:
         return cls(
-            max_bytes=int(os.environ.get("LVI_MAX_IMAGE_BYTES", DEFAULT_MAX_BYTES)),
-            max_pixels=int(os.environ.get("LVI_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)),
+            max_bytes=int(os.environ.get("LVI_MAX_IMAGE_BYTES") or 0),
+            max_pixels=int(os.environ.get("LVI_MAX_IMAGE_PIXELS") or DEFAULT_MAX_PIXELS),
         )
+
+    def max_body_bytes(self, images: int = 2, masks: int = 1) -> int:
+        """Largest JSON body carrying ``images`` images and ``masks`` masks in base64 (plus 1 MiB
+        for everything else): the default body limit of a worker, so that a request whose
+        images are within these limits is never refused for its size."""
+        mask_bytes = min(self.max_bytes, max_encoded_bytes(self.max_pixels, channels=1))
+        return (images * self.max_bytes + masks * mask_bytes) * 4 // 3 + 1024 * 1024
 
 
 def content_hash(data: bytes) -> str:
@@ -326,11 +361,19 @@ Base64Mask = Annotated[
 """Pydantic field type: a base64 single-channel mask."""
 
 
-def encode_png(array: np.ndarray, level: int = 1) -> bytes:
+PNG_LEVEL = 3
+"""zlib level of every output PNG. Levels 1-3 share zlib's fast deflate; at 12 MP level 3
+encodes a noisy photo within about 10 % of level 1's time (same size) and a smooth image
+2.5x smaller (``bench/encode_choice.py``, docs/BENCHMARKS.md). No lossless format fits a
+noisy photo in much less (lossless WebP: 68-77 % of raw, and slower or larger), so the byte limit is
+derived from the pixel limit instead (:func:`max_encoded_bytes`)."""
+
+
+def encode_png(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     """Encode an RGB (HxWx3), RGBA (HxWx4) or grey/bool (HxW) uint8 array as PNG.
 
-    OpenCV's encoder at zlib level 1 is several times faster than PIL's default for the same
-    pixels (measured: 6 ms vs 53 ms at 512x512), and the output is lossless either way.
+    OpenCV's encoder is several times faster than PIL's default for the same pixels
+    (measured: 6 ms vs 53 ms at 512x512), and the output is lossless either way.
     """
     import cv2
 

@@ -74,7 +74,12 @@ class WorkerSettings(ComponentSettings):
     request_timeout_s: float = Field(default=300.0, gt=0)
     max_request_timeout_s: float = Field(default=3600.0, gt=0)
     warmup: bool = True
-    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        default_factory=lambda: _default_body_bytes(),
+        ge=1024,
+        description="Unset: derived from the image limits (two images and a mask in base64), "
+        "so a request whose images are within those limits is never refused for its size.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -95,6 +100,12 @@ class WorkerSettings(ComponentSettings):
 def worker_config(worker: str) -> SettingsConfigDict:
     """The pydantic-settings config of worker ``worker``: its env prefix from the registry."""
     return SettingsConfigDict(env_prefix=f"{registry.get(worker).env_prefix}_", extra="ignore")
+
+
+def _default_body_bytes() -> int:
+    from lvi.images import ImageLimits
+
+    return ImageLimits.from_env().max_body_bytes(images=2, masks=1)
 
 
 def resolve_device(device: str) -> str:

@@ -34,12 +34,23 @@ def _result_path(folder: Path) -> Path:
     return folder / marker.read_text().strip() if marker.exists() else folder
 
 
+REVISIONS: dict[str, int] = {"gligen-generation": 2, "gligen-inpainting": 2}
+"""Builders whose layout changed: revision N builds into ``<name>-vN``, so a cache folder
+built by an older revision is never reused (gligen v2: the 8x VAE, native 512)."""
+
+
+def folder_name(name: str) -> str:
+    """The cache folder of tiny model ``name`` (its name, plus ``-vN`` past revision 1)."""
+    rev = REVISIONS.get(name, 1)
+    return name if rev == 1 else f"{name}-v{rev}"
+
+
 def ensure(name: str, root: Path) -> Path:
     """Return the path of tiny model ``name`` under ``root``, building it if missing."""
     known = builders()
     if name not in known:
         raise KeyError(f"unknown tiny model '{name}'; known: {', '.join(sorted(known))}")
-    folder = root / name
+    folder = root / folder_name(name)
     if (folder / ".lvi-tiny-entry").exists():
         return _result_path(folder)
     root.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,14 @@ from frontend.handlers.edits import EditHandlers
 from frontend.handlers.errors import TINY_BANNER, Gateway, describe_error, fail, user_errors
 from frontend.handlers.generate import GenerateHandlers
 from frontend.handlers.inputs import (
+    DEFAULT_GEN_SIZE,
     ChatParams,
     DiffusionParams,
     annotator_boxes,
     box_xyxy,
     boxes_and_phrases,
     chat_history,
+    native_size,
     seed_or_none,
     split_phrases,
     stroke_png_b64,
@@ -46,6 +48,7 @@ class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
 
 
 __all__ = [
+    "DEFAULT_GEN_SIZE",
     "TINY_BANNER",
     "ChatHandlers",
     "ChatParams",
@@ -67,6 +70,7 @@ __all__ = [
     "chat_history",
     "describe_error",
     "fail",
+    "native_size",
     "seed_or_none",
     "split_phrases",
     "stroke_png_b64",

@@ -16,6 +16,7 @@ from frontend.handlers.errors import (
     fail,
 )
 from lvi.contracts.gateway import (
+    ServiceInfo,
     Session,
     Version,
 )
@@ -123,3 +124,19 @@ class ChatParams:
     temperature: float = 0.2
     top_p: float = 0.7
     max_tokens: int = 512
+
+
+DEFAULT_GEN_SIZE = 512  # SD-1.4's native size; used until the gateway reports the model's
+
+
+def native_size(info: ServiceInfo) -> int:
+    """The generation model's native side (gligen's ``/v1/info`` ``native_size``), fitted to
+    the UI's size sliders (256-1024, steps of 64); 512 when the gateway does not know it."""
+    for w in info.workers:
+        if w.name == "gligen" and w.info:
+            try:
+                side = int((w.info.get("native_size") or {})["generate"])
+            except (KeyError, TypeError, ValueError):
+                break
+            return min(1024, max(256, round(side / 64) * 64))
+    return DEFAULT_GEN_SIZE

@@ -15,7 +15,9 @@ from frontend.handlers.errors import (
     user_errors,
 )
 from frontend.handlers.inputs import (
+    DEFAULT_GEN_SIZE,
     chat_history,
+    native_size,
     version_caption,
 )
 from frontend.handlers.state import HeadView, ImageFiles, Loaded, UiState
@@ -42,15 +44,20 @@ class SessionHandlers:
     # sessions
     async def info_banner(self) -> str | None:
         """The tiny-profile banner text, or None (also None while the gateway is starting)."""
+        return (await self.page_info())[0]
+
+    async def page_info(self) -> tuple[str | None, int]:
+        """The banner (as :meth:`info_banner`) and the generation model's native size, from
+        one ``/v1/info`` call; (None, 512) while the gateway is starting."""
         try:
             info = await self.client.info()
         except APIError:
-            return None
-        return TINY_BANNER if info.random_weights else None
+            return None, DEFAULT_GEN_SIZE
+        return (TINY_BANNER if info.random_weights else None), native_size(info)
 
     async def open(self, stored: dict[str, Any] | None) -> Loaded:
         """A page load: resume the session stored in this browser, else start a new one."""
-        banner = await self.info_banner()
+        banner, gen_size = await self.page_info()
         session: Session | None = None
         sid = (stored or {}).get("session_id")
         with user_errors():
@@ -62,7 +69,9 @@ class SessionHandlers:
             if session is None:
                 session = await self.client.create_session(title="LLaVA-Interactive UI")
             state, head = await self._view(UiState(session_id=session.id), session)
-        return Loaded(state, head, chat_history(session), banner, {"session_id": session.id})
+        return Loaded(
+            state, head, chat_history(session), banner, {"session_id": session.id}, gen_size
+        )
 
     async def new_session(self, state: UiState) -> Loaded:
         """Start over: a fresh gateway session (the old one stays until it expires)."""

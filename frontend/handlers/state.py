@@ -75,6 +75,7 @@ class Loaded:
     chat: ChatHistory
     banner: str | None
     stored: dict[str, Any]
+    gen_size: int = 512  # the default width and height offered for generation (native size)
 
 
 # -- image files --------------------------------------------------------------------------------

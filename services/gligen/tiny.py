@@ -57,9 +57,12 @@ def _tiny_clip_tokenizer() -> Any:
 def _build_gligen(out: Path, in_channels: int) -> Path:
     """A StableDiffusionGLIGENPipeline folder: gated UNet, tiny VAE, tiny CLIP text encoder.
 
-    Native size 64x64 (VAE scale factor 2, latent 32). ``in_channels`` is 4 for generation
-    and 9 for inpainting (latents + masked-image latents + mask). The scheduler is PNDM with
-    the SD-1.4 settings, as in the real GLIGEN checkpoints; the worker may swap it.
+    Laid out like SD-1.4, only narrow: native size 512x512 and a VAE that downsamples by 8
+    (four blocks) to a 64x64 latent. (A two-block VAE, scale 2, put 512x512 on a 256x256
+    latent with attention over 16k tokens: about a minute per step on 2 loaded cores, see
+    docs/BENCHMARKS.md.) ``in_channels`` is 4 for generation and 9 for inpainting (latents +
+    masked-image latents + mask). The scheduler is PNDM with the SD-1.4 settings, as in the
+    real GLIGEN checkpoints; the worker may swap it.
     """
     import importlib
 
@@ -71,28 +74,32 @@ def _build_gligen(out: Path, in_channels: int) -> Path:
     tokenizer = _tiny_clip_tokenizer()
     torch.manual_seed(0)
     unet = diffusers.UNet2DConditionModel(
-        block_out_channels=(16, 32),
+        # Three levels (64, 32, 16 latent cells), attention only at the last: 256 tokens.
+        # With attention at 32x32 a 512x512 step took 5x longer on one core.
+        block_out_channels=(16, 32, 32),
         layers_per_block=1,
         norm_num_groups=8,
         attention_head_dim=8,
-        sample_size=32,
+        sample_size=64,  # latent side: 512 / 8, as SD-1.4
         in_channels=in_channels,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,  # must equal the text encoder's hidden size
         attention_type="gated",  # GLIGEN's gated self-attention (the grounding "fuser")
     )
     vae = diffusers.AutoencoderKL(
-        block_out_channels=[16, 32],
+        # Four blocks: 2**3 = 8x down/up-sampling, SD's scale. Narrow, since the first and
+        # last blocks run at full resolution.
+        block_out_channels=[8, 8, 16, 16],
         layers_per_block=1,
         norm_num_groups=8,
         in_channels=3,
         out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
         latent_channels=4,
-        sample_size=64,  # the pipeline resizes an inpainting image to this square
+        sample_size=512,  # the pipeline resizes an inpainting image to this square
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(

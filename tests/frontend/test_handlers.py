@@ -27,11 +27,13 @@ from frontend.handlers import (
     UiState,
     boxes_and_phrases,
     describe_error,
+    native_size,
     seed_or_none,
     split_phrases,
     stroke_png_b64,
 )
 from frontend.settings import FrontendSettings
+from lvi.contracts.gateway import ServiceInfo, WorkerStatus
 from lvi_client import APIConnectionError, RateLimitError, ServiceUnavailableError
 from tests.frontend.fakes import FakeGateway
 
@@ -169,6 +171,33 @@ async def test_open_creates_then_resumes(ctl: Controller, fake: FakeGateway) -> 
 async def test_no_banner_for_real_models(tmp_path: Path) -> None:
     ctl = Controller(FakeGateway(random_weights=False), ImageFiles(tmp_path))
     assert (await ctl.open(None)).banner is None
+
+
+def _info(gligen_info: dict[str, Any] | None) -> ServiceInfo:
+    worker = WorkerStatus(name="gligen", skill="generation", url="u", state="ready")
+    worker.info = gligen_info
+    return ServiceInfo(version="t", random_weights=False, profiles={}, limits={}, workers=[worker])
+
+
+def test_generation_size_defaults_to_the_models_native_size() -> None:
+    assert native_size(_info({"native_size": {"generate": 512, "inpaint": 512}})) == 512
+    assert native_size(_info({"native_size": {"generate": 768}})) == 768
+    assert native_size(_info({"native_size": {"generate": 64}})) == 256  # the sliders' minimum
+    assert native_size(_info(None)) == 512  # the worker is down: SD's size
+    assert native_size(_info({"native_size": "odd"})) == 512
+
+
+@threaded
+async def test_open_offers_the_native_size(tmp_path: Path) -> None:
+    fake = FakeGateway()
+    real_info = fake.info
+
+    async def info() -> ServiceInfo:
+        got = await real_info()
+        return got.model_copy(update={"workers": _info({"native_size": {"generate": 768}}).workers})
+
+    fake.info = info  # type: ignore[method-assign]
+    assert (await Controller(fake, ImageFiles(tmp_path)).open(None)).gen_size == 768
 
 
 @threaded

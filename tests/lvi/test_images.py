@@ -12,6 +12,7 @@ from support.imaging import b64, jpeg_bytes, png_bytes, scene
 
 from lvi.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from lvi.images import (
+    DEFAULT_MAX_PIXELS,
     Base64Image,
     Base64Mask,
     EncodedImage,
@@ -21,6 +22,7 @@ from lvi.images import (
     encode_image,
     encode_mask,
     encode_png,
+    max_encoded_bytes,
 )
 
 
@@ -139,3 +141,53 @@ def test_truncated_files_are_refused_from_their_trailer() -> None:
     assert EncodedImage.from_bytes(webp).format == "WEBP"
     with pytest.raises(BadRequest):
         EncodedImage.from_bytes(webp[:-10])
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "channels"),
+    [(256, 192, 3), (192, 256, 4), (1, 4096, 4), (4096, 1, 3), (64, 64, 1), (3, 2000, 1)],
+)
+def test_lossless_outputs_of_any_content_fit_the_derived_byte_limit(
+    width: int, height: int, channels: int
+) -> None:
+    """Random pixels are the worst case of every lossless coder (and a one-pixel-wide image
+    the worst shape for PNG): they still pass the limit derived from their pixel count."""
+    rng = np.random.default_rng(width * height + channels)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    arr = rng.integers(0, 256, shape, dtype=np.uint8)
+    limits = ImageLimits(max_pixels=width * height)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "WEBP", lossless=True, method=0, quality=0)
+    webp = buf.getvalue() if channels != 1 else b""
+    for data in (encode_png(arr), encode_png(arr, level=1), png_bytes(arr), webp):
+        if data:
+            assert len(data) <= max_encoded_bytes(width * height, channels)
+            assert EncodedImage.from_bytes(data, limits).size == (width, height)
+
+
+def test_byte_limit_is_derived_from_the_pixel_limit_unless_set() -> None:
+    assert ImageLimits().max_bytes == max_encoded_bytes(DEFAULT_MAX_PIXELS)
+    # A 4096x4096 RGBA image of noise (67 MB raw) is within the default limits.
+    assert ImageLimits().max_bytes > 4096 * 4096 * 4
+    assert ImageLimits(max_pixels=1000).max_bytes == max_encoded_bytes(1000)
+    assert ImageLimits(max_bytes=123).max_bytes == 123
+    # A worker's body limit holds two images and a mask in base64.
+    lim = ImageLimits(max_pixels=1000)
+    assert lim.max_body_bytes() >= (2 * lim.max_bytes + max_encoded_bytes(1000, 1)) * 4 // 3
+
+
+def test_limits_from_env_derive_bytes_from_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LVI_MAX_IMAGE_BYTES", raising=False)
+    monkeypatch.setenv("LVI_MAX_IMAGE_PIXELS", "4000")
+    assert ImageLimits.from_env() == ImageLimits(max_bytes=max_encoded_bytes(4000), max_pixels=4000)
+    monkeypatch.setenv("LVI_MAX_IMAGE_BYTES", "5000")
+    assert ImageLimits.from_env().max_bytes == 5000
+
+
+def test_noisy_12_megapixel_output_is_within_the_default_limits() -> None:
+    """The issue's case: a 4000x3000 photo's lossless re-encode (about 26 MB for the noisy
+    test scene) was over the old fixed 25 MiB limit; the derived limit takes it."""
+    arr = scene(4000, 3000, seed=1)
+    img = encode_image(arr)
+    assert len(img.data) > 20 * 1024 * 1024
+    assert EncodedImage.from_bytes(img.data, ImageLimits()).size == (4000, 3000)
