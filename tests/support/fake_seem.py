@@ -32,7 +32,7 @@ def _png(mask: np.ndarray) -> str:
 
 def _rect(w: int, h: int, box: list[float]) -> np.ndarray:
     m = np.zeros((h, w), bool)
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = (round(v) for v in box)
     m[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
     return m
 
