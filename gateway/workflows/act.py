@@ -111,7 +111,9 @@ class ActService:
         plan, _ = await self._plan(sid, head, req)
         return plan_reply(plan)
 
-    async def chat(self, ctx: EditContext, req: ChatRequest) -> AsyncIterator[Event | Any]:
+    async def chat(
+        self, ctx: EditContext, req: ChatRequest
+    ) -> AsyncIterator[Event | PlanReply | Action]:
         """An act turn: ``PlanReply``, each step's progress and ``Action``, then the chat
         turn's deltas and its ``ChatReply`` (with ``actions``)."""
         plan, last = await self._plan(ctx.sid, ctx.base, req)

@@ -317,7 +317,8 @@ class PlanExecutor:
                 if rec.bbox is None or ctx.base is None:
                     raise Unprocessable("The anchor mask is empty.", code="empty_mask")
                 relation = step.relation or "next_to"
-                boxes = [place_relative(relation, rec.bbox, ctx.base.width, ctx.base.height)]
+                bbox = [float(v) for v in rec.bbox]
+                boxes = [place_relative(relation, bbox, ctx.base.width, ctx.base.height)]
             workflow = self.edits.inpaint(
                 ctx,
                 _build(InpaintRequest, boxes=boxes, phrases=step.phrases, seed=self._seed(req)),
