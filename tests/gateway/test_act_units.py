@@ -8,14 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from support.procs import ServerProcess
 
-from gateway.planner import PlannerSettings
+from gateway.app import create_app
+from gateway.planner import PlannerSettings, make_planner
 from gateway.workflows.act import told
 from gateway.workflows.executor import pick_instance
 from lvi.contracts import seem
 from lvi.errors import Unprocessable
+from lvi_client import LviClient, NotFoundError
 from lvi_client.models import Action, ChatRequest, PlanRequest
+
+from .conftest import DEAD_URL, gateway_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 W, H = 100, 60
@@ -94,3 +100,21 @@ def test_planner_settings_are_in_env_example() -> None:
     have = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.M))
     missing = [f"GATEWAY_PLANNER_{f.upper()}" for f in PlannerSettings.model_fields]
     assert not [v for v in missing if v not in have]
+
+
+def test_plan_route_with_an_llm_planner_that_is_down_falls_back_to_rules(
+    redis_server: ServerProcess,
+) -> None:
+    settings = gateway_settings(redis_server.url)
+    planner = make_planner(PlannerSettings(kind="llm", url=DEAD_URL + "/v1", timeout_s=2))
+    with TestClient(create_app(settings, planner=planner), base_url="http://gateway") as tc:
+        lvi = LviClient("http://gateway", "alice-key", http_client=tc)
+        s = lvi.create_session("llm down")
+        p = lvi.plan(s.id, "draw an image of a cat on a sofa")
+        assert p.planner == "rules" and p.fallback_reason is not None
+        assert p.fallback_reason.startswith("unreachable")
+        assert [a.tool for a in p.actions] == ["generate"]
+        # Another principal's session does not exist for this caller.
+        bob = LviClient("http://gateway", "bob-key", http_client=tc)
+        with pytest.raises(NotFoundError):
+            bob.plan(s.id, "undo")

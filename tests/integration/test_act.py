@@ -244,3 +244,12 @@ def test_plan_is_a_dry_run(alice: LviClient) -> None:
     assert after.model_dump(exclude={"updated_at", "expires_in"}) == before.model_dump(
         exclude={"updated_at", "expires_in"}
     )
+
+
+def test_a_retried_act_turn_replays_instead_of_editing_twice(alice: LviClient) -> None:
+    sid, _v1 = _session(alice)
+    first = alice.chat(sid, "remove the cat", act=True, idempotency_key="act-1", max_tokens=4)
+    again = alice.chat(sid, "remove the cat", act=True, idempotency_key="act-1", max_tokens=4)
+    assert again.actions == first.actions and again.reply == first.reply
+    s = alice.get_session(sid)
+    assert len(s.versions) == 2 and s.head == first.actions[-1].version
