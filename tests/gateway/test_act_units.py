@@ -108,13 +108,13 @@ def test_plan_route_with_an_llm_planner_that_is_down_falls_back_to_rules(
     settings = gateway_settings(redis_server.url)
     planner = make_planner(PlannerSettings(kind="llm", url=DEAD_URL + "/v1", timeout_s=2))
     with TestClient(create_app(settings, planner=planner), base_url="http://gateway") as tc:
-        lvi = LviClient("http://gateway", "alice-key", http_client=tc)
+        lvi = LviClient("http://gateway", "alice-key", http_client=tc)  # type: ignore[arg-type]
         s = lvi.create_session("llm down")
         p = lvi.plan(s.id, "draw an image of a cat on a sofa")
         assert p.planner == "rules" and p.fallback_reason is not None
         assert p.fallback_reason.startswith("unreachable")
         assert [a.tool for a in p.actions] == ["generate"]
         # Another principal's session does not exist for this caller.
-        bob = LviClient("http://gateway", "bob-key", http_client=tc)
+        bob = LviClient("http://gateway", "bob-key", http_client=tc)  # type: ignore[arg-type]
         with pytest.raises(NotFoundError):
             bob.plan(s.id, "undo")
