@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from lvi.errors import install_error_handlers
@@ -19,8 +20,9 @@ from lvi.worker import RequestContextMiddleware
 from .auth import ApiKeyAuth
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
+from .planner import Planner, PlannerSettings, make_planner
 from .ratelimit import RateLimiter
-from .routes import health, openai, sessions
+from .routes import act, health, openai, sessions
 from .sessions import SessionStore
 from .settings import GatewaySettings
 from .workflows import Workflows
@@ -36,9 +38,17 @@ def create_app(
     settings: GatewaySettings | None = None,
     store: SessionStore | None = None,
     clients: WorkerClients | None = None,
+    planner: Planner | None = None,
 ) -> FastAPI:
-    """Build the gateway. ``store`` and ``clients`` may be injected (tests, benchmarks)."""
+    """Build the gateway. ``store``, ``clients`` and the chat's ``planner`` may be injected
+    (tests, benchmarks); unset, the planner is the one ``GATEWAY_PLANNER_*`` names."""
     settings = settings or GatewaySettings()
+    planner_http: httpx.AsyncClient | None = None
+    if planner is None:
+        planner_settings = PlannerSettings()
+        if planner_settings.kind == "llm":  # one pool for the app's life, closed with it
+            planner_http = httpx.AsyncClient()
+        planner = make_planner(planner_settings, http_client=planner_http)
     metrics = GatewayMetrics()
     own_store, own_clients = store is None, clients is None
     store = store or SessionStore.from_settings(settings)
@@ -53,6 +63,7 @@ def create_app(
             extra={
                 "redis": _redact(settings.redis_url),
                 "workers": {n: w.base_url for n, w in clients.workers.items()},
+                "planner": planner.name,
             },
         )
         try:
@@ -62,6 +73,8 @@ def create_app(
                 await clients.aclose()
             if own_store:
                 await store.close()
+            if planner_http is not None:
+                await planner_http.aclose()
 
     app = FastAPI(
         title="LLaVA-Interactive gateway",
@@ -78,10 +91,11 @@ def create_app(
     )
     app.state.clients = clients
     # The services the routes get through gateway.deps (one wiring place: Workflows.build).
-    app.state.workflows = Workflows.build(store, clients, settings, metrics)
+    app.state.workflows = Workflows.build(store, clients, settings, metrics, planner)
     install_error_handlers(app)
     app.include_router(health.build_router())
     app.include_router(sessions.build_router())
+    app.include_router(act.build_router())
     app.include_router(openai.build_router())
     app.add_middleware(
         RequestContextMiddleware,

@@ -14,9 +14,11 @@ from lvi.errors import LviError
 
 from .clients import WorkerClients
 from .idempotency import Idempotency
+from .planner import Planner
 from .sessions import SessionStore
 from .settings import GatewaySettings
 from .workflows import (
+    ActService,
     ChatService,
     EditService,
     GenerateService,
@@ -84,6 +86,14 @@ async def get_chat(request: Request) -> ChatService:
     return _workflows(request).chat
 
 
+async def get_planner(request: Request) -> Planner:
+    return _workflows(request).planner
+
+
+async def get_act(request: Request) -> ActService:
+    return _workflows(request).act
+
+
 PrincipalDep = Annotated[str, Depends(get_principal)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
@@ -94,6 +104,8 @@ MasksDep = Annotated[MaskService, Depends(get_masks)]
 EditsDep = Annotated[EditService, Depends(get_edits)]
 GenerateDep = Annotated[GenerateService, Depends(get_generate)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
+PlannerDep = Annotated[Planner, Depends(get_planner)]
+ActDep = Annotated[ActService, Depends(get_act)]
 
 #: Request headers every changing route accepts (give them ``= None``).
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

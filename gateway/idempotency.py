@@ -38,6 +38,8 @@ ROUTE_WORKERS: dict[str, tuple[str, ...]] = {
     "replace": ("gligen",),
     "inpaint": ("gligen",),
     "generate": ("gligen",),
+    # chat with act: any of them, one step at a time (a lease per slowest call, not per plan)
+    "act": ("llava", "seem", "inpaint", "gligen"),
 }
 IDEM_MARGIN_S = 30.0
 

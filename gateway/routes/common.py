@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from lvi.contracts.gateway import ChatDelta, ChatReply, ProgressEvent, Version
+from lvi.contracts.gateway import Action, ChatDelta, ChatReply, PlanReply, ProgressEvent, Version
 from lvi.sse import Event, as_is, once, stream_response, wants_stream
 
 from ..idempotency import EditContext, Idempotency, Replay
@@ -31,6 +31,10 @@ def _event(item: Any) -> Event:
         return {"event": "delta", "data": item.model_dump_json()}
     if isinstance(item, ChatReply):
         return {"event": "done", "data": item.model_dump_json()}
+    if isinstance(item, PlanReply):  # chat with act: the plan first, then each step's result
+        return {"event": "plan", "data": item.model_dump_json()}
+    if isinstance(item, Action):
+        return {"event": "action", "data": item.model_dump_json()}
     if isinstance(item, BaseModel):
         return {"event": "result", "data": item.model_dump_json()}
     return {"event": "result", "data": json.dumps(item)}

@@ -27,6 +27,7 @@ from lvi.contracts.gateway import (
 from lvi.errors import NotFound, Unprocessable, UnsupportedMediaType
 
 from ..deps import (
+    ActDep,
     ChatDep,
     IdempotencyDep,
     IdempotencyKeyHeader,
@@ -279,30 +280,36 @@ def build_router() -> APIRouter:
     @router.post(
         "/{sid}/chat",
         response_model=None,
-        summary="Chat about the head image with the session's history (SSE when stream).",
+        summary="Chat about the head image with the session's history (SSE when stream); "
+        "with act, the message also edits the image.",
     )
     async def chat(
         body: ChatRequest,
         request: Request,
         who: PrincipalDep,
         chats: ChatDep,
+        acts: ActDep,
         idem: IdempotencyDep,
         sid: str = Path(...),
         idempotency_key: IdempotencyKeyHeader = None,
+        if_match: IfMatchHeader = None,
     ) -> Response:
         stream = body.stream or wants_stream(request)
         body = body.model_copy(update={"stream": stream})
+        route = "act" if body.act else "chat"  # act: If-Match holds for the first step
         ctx = await idem.begin(
             who,
             session_id(sid),
-            route="chat",
+            route=route,
             body=body,
-            if_match=None,
+            if_match=if_match if body.act else None,
             idempotency_key=idempotency_key,
             stream=stream,
         )
-        steps = None if isinstance(ctx, Replay) else chats.chat(ctx, body)
-        return await respond(request, idem, "chat", ctx, steps, status=200, stream=stream)
+        steps = None
+        if not isinstance(ctx, Replay):
+            steps = acts.chat(ctx, body) if body.act else chats.chat(ctx, body)
+        return await respond(request, idem, route, ctx, steps, status=200, stream=stream)
 
     def edit_route(
         name: str, model: type[Any], summary: str, service: Callable[[Request], Any]

@@ -1,7 +1,7 @@
 """The gateway's workflows, one module per family, each a plain class with its dependencies
 injected: ``sessions`` (sessions, image upload and reads, undo/redo/checkout), ``masks``
 (segment, painted masks), ``edits`` (remove, move, replace, inpaint), ``generate`` (GLIGEN),
-``chat``. :class:`Workflows` is the one place they are wired together (by ``create_app``);
+``chat``, ``act`` (chat that edits: the planner's plan run by ``executor``). :class:`Workflows` is the one place they are wired together (by ``create_app``);
 routes get each service through ``gateway.deps``.
 """
 
@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from ..clients import WorkerClients
 from ..idempotency import Idempotency
 from ..metrics import GatewayMetrics
+from ..planner import Planner, make_planner
 from ..sessions import SessionStore
 from ..settings import GatewaySettings
+from .act import ActService
 from .base import Editor
 from .chat import ChatService
 from .edits import EditService
+from .executor import PlanExecutor
 from .generate import GenerateService
 from .masks import MaskService
 from .sessions import SessionService
@@ -32,6 +35,8 @@ class Workflows:
     edits: EditService
     generate: GenerateService
     chat: ChatService
+    planner: Planner
+    act: ActService
 
     @classmethod
     def build(
@@ -40,26 +45,38 @@ class Workflows:
         clients: WorkerClients,
         settings: GatewaySettings,
         metrics: GatewayMetrics,
+        planner: Planner | None = None,
     ) -> Workflows:
+        """Wire every service; ``planner`` defaults to the one ``GATEWAY_PLANNER_*`` names."""
         idempotency = Idempotency(store, settings, metrics)
         editor = Editor(store, settings, metrics)
         generate = GenerateService(clients, editor)
+        sessions = SessionService(store, editor, idempotency)
+        masks = MaskService(store, clients, editor)
+        edits = EditService(clients, editor, generate)
+        chat = ChatService(store, clients, editor, settings)
+        planner = planner or make_planner()
+        executor = PlanExecutor(store, idempotency, sessions, masks, edits, generate)
         return cls(
             idempotency=idempotency,
-            sessions=SessionService(store, editor, idempotency),
-            masks=MaskService(store, clients, editor),
-            edits=EditService(clients, editor, generate),
+            sessions=sessions,
+            masks=masks,
+            edits=edits,
             generate=generate,
-            chat=ChatService(store, clients, editor, settings),
+            chat=chat,
+            planner=planner,
+            act=ActService(store, planner, executor, chat),
         )
 
 
 __all__ = [
+    "ActService",
     "ChatService",
     "EditService",
     "Editor",
     "GenerateService",
     "MaskService",
+    "PlanExecutor",
     "SessionService",
     "Workflows",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,17 +36,28 @@ class ChatService:
         self.editor = editor
         self.settings = settings
 
-    async def chat(self, ctx: EditContext, req: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(
+        self,
+        ctx: EditContext,
+        req: ChatRequest,
+        *,
+        told: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Event]:
         """One turn about the head image, with the session's history.
 
         Unlike the original demo, the conversation survives an image change: the turn after
-        a change starts with a note telling the model which version it now sees.
+        a change starts with a note telling the model which version it now sees. ``told``
+        is one more note (chat ``act``: what was just done); ``extra`` fills the reply's
+        other fields (``actions``...).
         """
         head = ctx.base
         history = await self.store.messages(ctx.sid, self.settings.chat_history_messages)
         note: str | None = None
         if head is not None and history and history[-1].version != head.id:
             note = f"(The image has changed: it is now version {head.id} after {head.operation}.)"
+        if told:
+            note = f"{note}\n{told}" if note else told
         messages: list[dict[str, Any]] = []
         for m in history:
             text = f"{m.note}\n{m.content}" if m.note else m.content
@@ -111,6 +122,7 @@ class ChatService:
             user=present_message(user),
             usage=usage,
             finish_reason=finish,
+            **(extra or {}),
         )
         await self.store.append_messages(
             ctx.sid,

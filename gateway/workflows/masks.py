@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from lvi.contracts import seem
 from lvi.contracts.gateway import MaskInfo, ProgressEvent, SegmentRequest
@@ -20,6 +20,9 @@ from ..idempotency import EditContext
 from ..presenters import present_mask
 from ..sessions import MaskRecord, SessionStore
 from .base import Editor, Event, new_mask_id
+
+#: Chooses one of the seem worker's masks (best first); may raise an ``LviError``.
+Pick = Callable[[list[seem.SegmentMask]], seem.SegmentMask]
 
 
 def mask_stats(mask: EncodedMask) -> tuple[list[int] | None, int]:
@@ -42,9 +45,10 @@ class MaskService:
         self.editor = editor
 
     async def segment(
-        self, ctx: EditContext, req: SegmentRequest
+        self, ctx: EditContext, req: SegmentRequest, *, pick: Pick | None = None
     ) -> AsyncIterator[Event | MaskInfo]:
-        """The best mask the seem worker finds for the prompts, on the head image."""
+        """The best mask the seem worker finds for the prompts, on the head image (``pick``:
+        which of the worker's masks to keep instead; chat ``act`` picks by position)."""
         limits = self.editor.limits
         image = await self.editor.head_image(ctx)
         stroke: EncodedMask | None = None
@@ -73,7 +77,7 @@ class MaskService:
             raise Unprocessable(
                 "Nothing was found for these prompts.", code="nothing_found", param="text"
             )
-        best = res.masks[0]
+        best = pick(res.masks) if pick is not None else res.masks[0]
         if best.mask.size != image.size:
             raise Unprocessable("The segmentation mask does not match the image size.")
         rec = MaskRecord(

@@ -27,12 +27,23 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_from_envelope,
 )
-from .models import ChatDelta, ChatReply, MaskInfo, ProgressEvent, Session, Version
+from .models import (
+    Action,
+    ChatDelta,
+    ChatReply,
+    MaskInfo,
+    PlannedAction,
+    PlanReply,
+    ProgressEvent,
+    Session,
+    Version,
+)
 
 __all__ = [
     "STATUS_TYPES",
     "APIConnectionError",
     "APIError",
+    "Action",
     "AsyncLviClient",
     "AuthenticationError",
     "BadGatewayError",
@@ -49,6 +60,8 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PlanReply",
+    "PlannedAction",
     "ProgressEvent",
     "RateLimitError",
     "ServiceUnavailableError",

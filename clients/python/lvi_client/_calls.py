@@ -5,7 +5,7 @@ plus how to parse the JSON answer, and, for a streamed call, how to read each se
 event. :mod:`lvi_client.client` binds these builders to a sync and an async transport, so
 both clients share this one definition of the API (names, parameters, docstrings).
 
-Over 400 lines on purpose: it is the whole public API, one short function per route (21), in
+Over 400 lines on purpose: it is the whole public API, one short function per route (22), in
 the order of docs/API.md; split, the one definition would be scattered again.
 """
 
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import UnprocessableEntityError, error_from_envelope
 from .models import (
     EVENT_STREAM,
+    Action,
     ChatDelta,
     ChatReply,
     ChatRequest,
@@ -32,6 +33,8 @@ from .models import (
     InpaintRequest,
     MaskInfo,
     MoveRequest,
+    PlanReply,
+    PlanRequest,
     ProgressEvent,
     Readiness,
     RemoveRequest,
@@ -186,17 +189,28 @@ def _edit_event(on_progress: ProgressCallback) -> Callable[[ServerSentEvent], Ve
     return event
 
 
-def _chat_event(sse: ServerSentEvent) -> ChatDelta | ChatReply | None:
+ChatItem = ChatDelta | ChatReply | PlanReply | Action | ProgressEvent
+"""What a streamed chat yields: with ``act``, the :class:`PlanReply`, each step's
+:class:`ProgressEvent` (``action`` = its index) and :class:`Action`, then the text."""
+
+
+def _chat_event(sse: ServerSentEvent) -> ChatItem | None:
     if sse.event == "delta":
         return ChatDelta.model_validate_json(sse.data)
     if sse.event == "done":
         return ChatReply.model_validate_json(sse.data)
+    if sse.event == "plan":
+        return PlanReply.model_validate_json(sse.data)
+    if sse.event == "action":
+        return Action.model_validate_json(sse.data)
+    if sse.event == "progress":
+        return ProgressEvent.model_validate_json(sse.data)
     if sse.event == "error":
         raise error_from_envelope(None, sse.data)
     return None
 
 
-def _chat_reply(body: bytes) -> ChatDelta | ChatReply:
+def _chat_reply(body: bytes) -> ChatItem:
     return ChatReply.model_validate_json(body)
 
 
@@ -304,23 +318,61 @@ def checkout(session_id: str, version: int, *, if_match: IfMatch = None) -> Call
 
 # -- chat -------------------------------------------------------------------------------------
 def chat(
-    session_id: str, message: str, *, idempotency_key: str | None = None, **params: Any
+    session_id: str,
+    message: str,
+    *,
+    act: bool = False,
+    if_match: IfMatch = None,
+    idempotency_key: str | None = None,
+    **params: Any,
 ) -> Call[ChatReply]:
-    """One turn about the head image (``temperature``, ``top_p``, ``max_tokens``, ``seed``)."""
-    req = _build(ChatRequest, message=message, stream=False, **params)
-    headers = _edit_headers(None, idempotency_key, False)
+    """One turn about the head image (``temperature``, ``top_p``, ``max_tokens``, ``seed``).
+
+    ``act=True``: the message may also edit the image ("remove the dog", "undo"), with the
+    visual prompts sent along (``points``/``labels``, ``boxes``, ``stroke``, ``mask_id``);
+    the reply's ``actions`` say what was done, ``clarification`` what was asked back.
+    ``if_match`` (act only) is the head the first step must start from.
+    """
+    req = _build(ChatRequest, message=message, stream=False, act=act, **params)
+    headers = _edit_headers(if_match if act else None, idempotency_key, False)
     path = f"/v1/sessions/{session_id}/chat"
     return _post(path, ChatReply.model_validate_json, req, headers=headers)
 
 
 def chat_stream(
-    session_id: str, message: str, *, idempotency_key: str | None = None, **params: Any
-) -> Call[ChatDelta | ChatReply]:
-    """Yield :class:`ChatDelta` pieces, then the stored :class:`ChatReply`."""
-    req = _build(ChatRequest, message=message, stream=True, **params)
-    headers = _edit_headers(None, idempotency_key, True)
+    session_id: str,
+    message: str,
+    *,
+    act: bool = False,
+    if_match: IfMatch = None,
+    idempotency_key: str | None = None,
+    **params: Any,
+) -> Call[ChatItem]:
+    """Yield :class:`ChatDelta` pieces, then the stored :class:`ChatReply`; with ``act``
+    first the :class:`PlanReply`, then each step's :class:`ProgressEvent` and
+    :class:`Action`."""
+    req = _build(ChatRequest, message=message, stream=True, act=act, **params)
+    headers = _edit_headers(if_match if act else None, idempotency_key, True)
     path = f"/v1/sessions/{session_id}/chat"
     return _post(path, _chat_reply, req, headers=headers, event=_chat_event)
+
+
+def plan(
+    session_id: str,
+    message: str,
+    *,
+    points: Sequence[Sequence[float]] | None = None,
+    labels: Sequence[int] | None = None,
+    boxes: Sequence[Sequence[float]] | None = None,
+    stroke: str | None = None,
+    mask_id: str | None = None,
+) -> Call[PlanReply]:
+    """What ``chat(..., act=True)`` would do with ``message``, as a dry run (changes
+    nothing): the steps (``tool``, ``args``), or the question it would ask back."""
+    prompt = {"points": points, "labels": labels, "boxes": boxes, "stroke": stroke}
+    req = _build(PlanRequest, message=message, mask_id=mask_id, **prompt)
+    path = f"/v1/sessions/{session_id}/plan"
+    return _post(path, PlanReply.model_validate_json, req)
 
 
 # -- masks ------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ the optional ``stroke`` scribble of a segment request, which is a base64 single-
 Long operations stream with ``Accept: text/event-stream``: ``event: progress``
 (:class:`ProgressEvent`) ... then ``event: result`` (:class:`Version`) or ``event: error``
 (the error envelope). Chat streams ``event: delta`` (:class:`ChatDelta`) ... then
-``event: done`` (:class:`ChatReply`) or ``event: error``.
+``event: done`` (:class:`ChatReply`) or ``event: error``; a chat with ``act`` first sends
+``event: plan`` (:class:`PlanReply`), then per step ``event: progress`` (with ``action``, its
+index) and ``event: action`` (:class:`Action`), then the deltas and ``done``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import ErrorEnvelope
 
 # The GLIGEN worker's contract (lvi.contracts.gligen) takes these three from here: the SDK
 # must not import the server's kernel, and the public limits are the gateway's to state.
@@ -121,17 +125,98 @@ class Checkout(BaseModel):
 
 
 # -- chat -----------------------------------------------------------------------------------
-class ChatRequest(BaseModel):
-    """Body of ``POST /v1/sessions/{id}/chat``: one user turn about the head image."""
+class _VisualPrompts(BaseModel):
+    """What the user pointed at with the message (pixels of the head image): clicks, boxes, a
+    stroke. ``act`` and ``plan`` give them to the planner: "remove this" + a click."""
 
     model_config = ConfigDict(extra="forbid")
 
+    points: list[PointXY] = Field(default_factory=list, max_length=MAX_POINTS)
+    labels: list[Literal[0, 1]] | None = Field(None, description="1 include, 0 exclude.")
+    boxes: list[BoxXYXY] = Field(default_factory=list, max_length=16)
+    stroke: str | None = Field(
+        None, description="Base64 single-channel PNG scribble, the size of the image."
+    )
+    mask_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The mask 'it/this/that' means (default: the session's latest mask made "
+        "on an image of the head's size).",
+    )
+
+    def has_visual_prompt(self) -> bool:
+        return bool(self.points or self.boxes or self.stroke or self.mask_id)
+
+    @model_validator(mode="after")
+    def _labels(self) -> _VisualPrompts:
+        if self.labels is not None and len(self.labels) != len(self.points):
+            raise ValueError("labels must have one entry per point")
+        return self
+
+
+class ChatRequest(_VisualPrompts):
+    """Body of ``POST /v1/sessions/{id}/chat``: one user turn about the head image.
+
+    With ``act`` the message may also edit the image: the gateway plans (see
+    :class:`PlanReply`), runs each step as the ordinary workflow (one version per edit), then
+    the model answers about the final image; the visual prompts go with the message.
+    """
+
     message: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
     stream: bool = False
+    act: bool = Field(False, description="Plan and run the edits the message asks for.")
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     top_p: float = Field(0.7, gt=0.0, le=1.0)
     max_tokens: int = Field(512, ge=1, le=4096)
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _prompts_need_act(self) -> ChatRequest:
+        if not self.act and self.has_visual_prompt():
+            raise ValueError("points, boxes, stroke and mask_id go with act=true")
+        return self
+
+
+class PlanRequest(_VisualPrompts):
+    """Body of ``POST /v1/sessions/{id}/plan``: what ``act`` would do, without doing it."""
+
+    message: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+
+
+class PlannedAction(BaseModel):
+    """One step of a plan: a workflow (``tool``) and its arguments."""
+
+    tool: str = Field(
+        description="segment, remove, replace, move, inpaint, generate, undo or redo."
+    )
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanReply(BaseModel):
+    """A plan: the steps to run in order, or a question to ask back, or neither (just chat).
+    The answer of ``POST .../plan`` and the first event (``plan``) of a streamed act turn."""
+
+    actions: list[PlannedAction] = Field(default_factory=list)
+    clarification: str | None = Field(None, description="The question asked back, if any.")
+    planner: str = Field(description="Who planned: 'rules' or 'llm'.")
+    fallback_reason: str | None = Field(
+        None, description="Why the llm planner was not used when it is configured."
+    )
+
+
+class Action(BaseModel):
+    """One step of an act turn as it ran (``event: action`` when streamed)."""
+
+    index: int = Field(description="Position in the plan, from 0.")
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["done", "failed", "skipped"]
+    version: int | None = Field(
+        None, description="The version the step made (an edit) or moved the head to (undo/redo)."
+    )
+    mask_id: str | None = Field(None, description="The mask the step made (segment) or used.")
+    summary: str = Field("", description='One line for people: "Removed it (version 5)".')
+    error: ErrorEnvelope | None = Field(None, description="Why the step failed.")
 
 
 class ChatUsage(BaseModel):
@@ -147,6 +232,14 @@ class ChatReply(BaseModel):
     user: Message
     usage: ChatUsage | None = None
     finish_reason: str | None = None
+    actions: list[Action] = Field(
+        default_factory=list, description="act: every step of the plan, as it ran."
+    )
+    clarification: str | None = Field(
+        None, description="act: the question asked back instead of editing (also the reply)."
+    )
+    planner: str | None = Field(None, description="act: who planned ('rules' or 'llm').")
+    fallback_reason: str | None = None
 
 
 class ChatDelta(BaseModel):
@@ -267,6 +360,7 @@ class ProgressEvent(BaseModel):
     stage: str = Field(description="e.g. 'inpaint', 'composite', 'generate'.")
     step: int | None = None
     total: int | None = None
+    action: int | None = Field(None, description="act: the index of the step it belongs to.")
 
 
 # -- service --------------------------------------------------------------------------------
@@ -311,6 +405,7 @@ __all__ = [
     "MAX_POINTS",
     "MAX_PROMPT",
     "MAX_SEED",
+    "Action",
     "BoxXYXY",
     "ChatDelta",
     "ChatReply",
@@ -324,6 +419,9 @@ __all__ = [
     "Message",
     "MoveRequest",
     "Phrase",
+    "PlanReply",
+    "PlanRequest",
+    "PlannedAction",
     "PointXY",
     "ProgressEvent",
     "Readiness",
