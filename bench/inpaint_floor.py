@@ -215,14 +215,14 @@ def measure(
     flag, radius = cv2.INPAINT_TELEA, settings.radius
     crop_mask = np.ascontiguousarray(mask[y0:y1, x0:x1] >= 128)
     mask_u8 = crop_mask.astype(np.uint8) * 255
-    decoded = cv2.imdecode(np.frombuffer(image_png, np.uint8), cv2.IMREAD_UNCHANGED)
+    decoded = np.asarray(cv2.imdecode(np.frombuffer(image_png, np.uint8), cv2.IMREAD_UNCHANGED))
     crop = np.ascontiguousarray(decoded[y0:y1, x0:x1])
 
     def bare() -> None:
         cv2.inpaint(crop, mask_u8, radius, flag)
 
     def floor() -> None:
-        pixels = cv2.imdecode(np.frombuffer(image_png, np.uint8), cv2.IMREAD_UNCHANGED)
+        pixels = np.asarray(cv2.imdecode(np.frombuffer(image_png, np.uint8), cv2.IMREAD_UNCHANGED))
         region = pixels[y0:y1, x0:x1]
         filled = cv2.inpaint(np.ascontiguousarray(region), mask_u8, radius, flag)
         region[crop_mask] = filled[crop_mask]
