@@ -54,6 +54,7 @@ deploy-check: install  ## offline checks of Dockerfiles, compose files and k8s m
 
 bench: install  ## every CPU benchmark, with the commands recorded in docs/BENCHMARKS.md
 	$(PY) bench/inpaint_overhead.py --runs 15 --method telea
+	$(PY) bench/inpaint_floor.py --runs 31 --label after --out bench/results/inpaint_floor.json
 	$(PY) bench/llava_latency.py --runs 7 --tokens 32 128
 	$(PY) bench/seem_latency.py --runs 20 --gc-runs 5 --out bench/results/seem_cpu.json
 	$(PY) bench/gligen_steps.py --runs 7 --lo 2 --hi 12 --out bench/results/gligen_steps_cpu.json

@@ -68,9 +68,14 @@ def morph(mask: Array, erode_px: int, dilate_px: int) -> Array:
     return dilate(erode(mask, erode_px), dilate_px)
 
 
+def has_alpha(image: EncodedImage) -> bool:
+    """Whether the image carries transparency (its header's mode; a palette with tRNS)."""
+    return image.mode in _ALPHA_MODES or (image.mode == "P" and b"tRNS" in image.data[:4096])
+
+
 def split_alpha(image: EncodedImage) -> tuple[Array, Array | None]:
     """RGB pixels, plus the alpha channel when the image has one (kept untouched)."""
-    if image.mode in _ALPHA_MODES or (image.mode == "P" and b"tRNS" in image.data[:4096]):
+    if has_alpha(image):
         rgba = image.to_array("RGBA")
         return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3]
     return image.to_array("RGB"), None

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from lvi.contracts.inpaint import (
     CompositeRequest,
@@ -11,7 +16,15 @@ from lvi.contracts.inpaint import (
     InpaintResponse,
 )
 from lvi.errors import ErrorEnvelope
-from lvi.worker import Deadline, DeadlineDep, RuntimeDep, WorkerRuntime, create_worker_app
+from lvi.pixels import model_json
+from lvi.worker import (
+    Deadline,
+    DeadlineDep,
+    Job,
+    RuntimeDep,
+    WorkerRuntime,
+    create_worker_app,
+)
 from services.inpaint.backends import build_backend
 from services.inpaint.settings import InpaintSettings
 
@@ -20,14 +33,30 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+def rendered(call: Callable[[Any, Job], BaseModel]) -> Callable[[Any, Job], bytes]:
+    """``call`` followed by its JSON rendering, so both run in the inference pool: a multi-MB
+    image is base64-encoded straight into the body (:func:`lvi.pixels.model_json`), off the
+    event loop, instead of FastAPI re-validating and re-serialising the response model. The
+    bytes are the ones FastAPI would send; ``response_model`` still documents them."""
+
+    def run(req: Any, job: Job) -> bytes:
+        return model_json(call(req, job))
+
+    return run
+
+
+def json_body(content: bytes) -> Response:
+    return Response(content, media_type="application/json")
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["inpaint"], responses=ERRORS)
 
     @router.post("/v1/inpaint", response_model=InpaintResponse, summary="Fill a masked region.")
     async def inpaint(
         req: InpaintRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
-    ) -> InpaintResponse:
-        return await rt.run(rt.backend.inpaint, req, deadline=deadline)
+    ) -> Response:
+        return json_body(await rt.run(rendered(rt.backend.inpaint), req, deadline=deadline))
 
     @router.post(
         "/v1/composite",
@@ -36,8 +65,8 @@ def build_router() -> APIRouter:
     )
     async def composite(
         req: CompositeRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
-    ) -> CompositeResponse:
-        return await rt.run(rt.backend.composite, req, deadline=deadline)
+    ) -> Response:
+        return json_body(await rt.run(rendered(rt.backend.composite), req, deadline=deadline))
 
     return router
 

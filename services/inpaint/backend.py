@@ -23,7 +23,8 @@ from lvi.contracts.inpaint import (
 )
 from lvi.errors import BadRequest
 from lvi.images import encode_image, encode_mask
-from lvi.masks import dilate, join_alpha, mask_bbox, split_alpha
+from lvi.masks import disk, has_alpha, join_alpha, mask_bbox, split_alpha
+from lvi.pixels import decode_bgr, decode_grey
 from lvi.profiles import resolve_model
 from lvi.settings import resolve_device
 from lvi.worker import Job
@@ -41,6 +42,30 @@ def context_region(
     mx = max(min_context, int((x1 - x0) * context))
     my = max(min_context, int((y1 - y0) * context))
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+
+
+def dilated_mask(
+    grey: np.ndarray, radius: int
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The bbox of ``grey >= 128`` grown by ``radius`` (elliptical kernel, as
+    :func:`lvi.masks.dilate`) and the grown mask inside that bbox; None when it is empty.
+
+    Only a window around the mask is thresholded again and dilated: dilation cannot reach
+    further than ``radius`` from a set pixel, so the window's result is the full image's.
+    """
+    _, binary = cv2.threshold(grey, 127, 1, cv2.THRESH_BINARY)
+    x, y, w, h = cv2.boundingRect(binary)
+    if w == 0 or h == 0:
+        return None
+    rows, cols = grey.shape
+    wx0, wy0 = max(0, x - radius), max(0, y - radius)
+    wx1, wy1 = min(cols, x + w + radius), min(rows, y + h + radius)
+    window = binary[wy0:wy1, wx0:wx1]
+    if radius > 0:
+        window = cv2.dilate(window, disk(radius))
+    x, y, w, h = cv2.boundingRect(window)
+    bbox = (wx0 + x, wy0 + y, wx0 + x + w, wy0 + y + h)
+    return bbox, window[y : y + h, x : x + w] > 0
 
 
 class LamaModel:
@@ -90,7 +115,7 @@ class InpaintBackend:
         rgb = np.full((64, 64, 3), 127, np.uint8)
         mask = np.zeros((64, 64), bool)
         mask[24:40, 24:40] = True
-        self._fill(rgb, mask, "auto")
+        self._fill_bgr(rgb, mask, "auto")
 
     def info(self) -> dict[str, Any]:
         return {
@@ -111,12 +136,15 @@ class InpaintBackend:
             )
         return self.lama
 
-    def _fill(self, rgb: np.ndarray, mask: np.ndarray, method: str) -> tuple[np.ndarray, str]:
-        """Fill ``mask`` in ``rgb`` (both already cropped); return pixels and the method used."""
+    def _fill_bgr(self, bgr: np.ndarray, mask: np.ndarray, method: str) -> tuple[np.ndarray, str]:
+        """Fill ``mask`` in ``bgr`` (both already cropped); return BGR pixels and the method.
+
+        ``cv2.inpaint`` fills each channel on its own, so BGR and RGB give the same pixels."""
         if method == "auto":
             method = "lama" if self.lama is not None else "telea"
         if method == "lama":
             lama = self._require_lama()
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             h, w = mask.shape
             side = self.settings.lama_max_side
             if max(h, w) > side:
@@ -127,18 +155,16 @@ class InpaintBackend:
                     cv2.resize(rgb, small, interpolation=cv2.INTER_AREA),
                     cv2.resize(mask.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0,
                 )
-                return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC), "lama"
-            return lama(rgb, mask), "lama"
+                out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+            else:
+                out = lama(rgb, mask)
+            return cv2.cvtColor(out, cv2.COLOR_RGB2BGR), "lama"
         flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        out = cv2.inpaint(bgr, mask.astype(np.uint8) * 255, self.settings.radius, flag)
-        return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), method
+        return cv2.inpaint(bgr, mask.astype(np.uint8) * 255, self.settings.radius, flag), method
 
     def inpaint(self, req: InpaintRequest, job: Job) -> InpaintResponse:
-        mask = req.mask.to_bool()
-        mask = dilate(mask, req.dilate)
-        bbox = mask_bbox(mask)
-        if bbox is None:
+        found = dilated_mask(decode_grey(req.mask), req.dilate)
+        if found is None:
             # Nothing to fill: hand back the very bytes we got (bit-identical, no re-encode).
             return InpaintResponse(
                 image=req.image,
@@ -147,26 +173,34 @@ class InpaintBackend:
                 method="none",
                 mask_area=0,
             )
+        bbox, inside = found
         if req.method == "lama":
             self._require_lama()  # refuse before decoding anything
-        rgb, alpha = split_alpha(req.image)
+        # One decode, in OpenCV's channel order; the fill and the paste-back touch the crop
+        # only, in place, and the encoder takes the same array (no full-image copy or colour
+        # conversion: see bench/inpaint_floor.py).
+        pixels = decode_bgr(req.image, has_alpha(req.image))
         job.check()
         x0, y0, x1, y1 = context_region(
-            bbox, (rgb.shape[1], rgb.shape[0]), self.settings.context, self.settings.min_context
+            bbox,
+            (pixels.shape[1], pixels.shape[0]),
+            self.settings.context,
+            self.settings.min_context,
         )
-        crop_mask = mask[y0:y1, x0:x1]
-        filled, method = self._fill(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop_mask, req.method)
+        crop_mask = np.zeros((y1 - y0, x1 - x0), bool)
+        bx0, by0, bx1, by1 = bbox
+        crop_mask[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = inside
+        region = pixels[y0:y1, x0:x1, :3]
+        filled, method = self._fill_bgr(np.ascontiguousarray(region), crop_mask, req.method)
         job.check()
-        out = rgb.copy()
-        region = out[y0:y1, x0:x1]
         region[crop_mask] = filled[crop_mask]
-        encoded = encode_image(join_alpha(out, alpha))
+        encoded = encode_image(pixels, bgr=True)
         return InpaintResponse(
             image=encoded,
             width=encoded.width,
             height=encoded.height,
             method=method,
-            mask_area=int(mask.sum()),
+            mask_area=int(np.count_nonzero(inside)),
             region=[x0, y0, x1, y1],
         )
 
