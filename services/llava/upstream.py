@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
 
 from lvi.errors import BadGateway, DeadlineExceeded, LviError, ServiceUnavailable
 from lvi.logs import request_id_var
@@ -221,10 +222,12 @@ class OpenAIUpstream:
     async def events(r: httpx.Response) -> AsyncIterator[str]:
         """The ``data:`` payloads of an SSE stream, up to (not including) ``[DONE]``."""
         try:
-            async for line in r.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # comments (": ping"), event names, blank separators
-                data = line[5:].strip()
+            # Decoded by httpx-sse, like the gateway's worker streams; a reply that is not an
+            # event stream raises SSEError (an httpx.TransportError) and ends as a 502 below.
+            async for ev in EventSource(r).aiter_sse():
+                data = ev.data.strip()
+                if not data:
+                    continue  # an event without data (comments like ": ping" never reach here)
                 if data == "[DONE]":
                     return
                 try:
