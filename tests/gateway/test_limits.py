@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from lvi.client import LviClient, PayloadTooLargeError
 from support import gw as img
 
 from gateway.clients import WorkerClients
 from gateway.settings import GatewaySettings
 from lvi.images import DEFAULT_MAX_PIXELS, max_encoded_bytes
+from lvi_client import LviClient, PayloadTooLargeError
 
 from .conftest import gateway_settings
 

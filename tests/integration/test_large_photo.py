@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from lvi.client import LviClient
 from support import gw as img
 from support.imaging import jpeg_bytes, scene
 from support.procs import ProcessFactory
+
+from lvi_client import LviClient
 
 W, H = 4000, 3000
 OBJECT = (1000, 750, 2000, 1500)  # the scene's red rectangle: x0, y0, x1, y1
