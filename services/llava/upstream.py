@@ -155,6 +155,16 @@ class OpenAIUpstream:
         # The upstream (vLLM ignores it; another llava worker honours it) gets what is left.
         return {**self._headers(), "X-Request-Timeout": f"{remaining:.3f}"}
 
+    @staticmethod
+    def _unreachable(e: httpx.HTTPError) -> LviError:
+        """A call that got no answer: past the request's deadline (504), else a 502."""
+        if isinstance(e, httpx.TimeoutException):
+            return DeadlineExceeded("The upstream did not answer before the request's deadline.")
+        return BadGateway(
+            f"The upstream model server is unreachable ({type(e).__name__}).",
+            code="upstream_unreachable",
+        )
+
     async def complete(
         self, payload: dict[str, Any], remaining: float
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -167,15 +177,8 @@ class OpenAIUpstream:
                 headers=self._timeout_headers(remaining),
                 timeout=httpx.Timeout(remaining, connect=min(10.0, remaining)),
             )
-        except httpx.TimeoutException:
-            raise DeadlineExceeded(
-                "The upstream did not answer before the request's deadline."
-            ) from None
         except httpx.HTTPError as e:
-            raise BadGateway(
-                f"The upstream model server is unreachable ({type(e).__name__}).",
-                code="upstream_unreachable",
-            ) from None
+            raise self._unreachable(e) from None
         if r.status_code != 200:
             raise await self._error(r)
         try:
@@ -201,15 +204,8 @@ class OpenAIUpstream:
         )
         try:
             r = await self.client.send(req, stream=True)
-        except httpx.TimeoutException:
-            raise DeadlineExceeded(
-                "The upstream did not answer before the request's deadline."
-            ) from None
         except httpx.HTTPError as e:
-            raise BadGateway(
-                f"The upstream model server is unreachable ({type(e).__name__}).",
-                code="upstream_unreachable",
-            ) from None
+            raise self._unreachable(e) from None
         if r.status_code != 200:
             try:
                 raise await self._error(r)
