@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lvi import registry
@@ -73,14 +75,17 @@ class GatewaySettings(ComponentSettings):
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
 
     # -- workers ----------------------------------------------------------------------------
-    llava_url: str = _local("llava")
-    seem_url: str = _local("seem")
-    gligen_url: str = _local("gligen")
-    inpaint_url: str = _local("inpaint")
-    llava_timeout_s: float = Field(default=180.0, gt=0)
-    seem_timeout_s: float = Field(default=60.0, gt=0)
-    gligen_timeout_s: float = Field(default=600.0, gt=0)
-    inpaint_timeout_s: float = Field(default=120.0, gt=0)
+    # One URL and one timeout per worker of the registry (lvi/registry.py): a new worker needs
+    # no field here. Each is set by GATEWAY_<WORKER>_URL / GATEWAY_<WORKER>_TIMEOUT_S (or the
+    # keyword ``<worker>_url=`` / ``<worker>_timeout_s=``), see _per_worker.
+    worker_urls: dict[str, str] = Field(
+        default_factory=lambda: {w.name: _local(w.name) for w in registry.WORKERS},
+        description="Worker name -> base URL. Unset: loopback at the worker's registry port.",
+    )
+    worker_timeouts: dict[str, float] = Field(
+        default_factory=lambda: {w.name: w.gateway_timeout_s for w in registry.WORKERS},
+        description="Worker name -> timeout of one call (s). Unset: the registry's.",
+    )
     connect_timeout_s: float = Field(default=2.0, gt=0)
     connect_retries: int = Field(
         default=2, ge=0, le=10, description="Retries of a connection that failed before sending."
@@ -109,8 +114,48 @@ class GatewaySettings(ComponentSettings):
                 data["max_body_bytes"] = int(data["max_image_bytes"]) + 1024 * 1024
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _per_worker(cls, data: Any) -> Any:
+        """Fold ``<worker>_url`` / ``<worker>_timeout_s`` (keywords, else the environment's
+        ``GATEWAY_<WORKER>_URL`` / ``GATEWAY_<WORKER>_TIMEOUT_S``) into the two mappings, on top
+        of the registry's defaults; a per-worker value wins over the same mapping's entry."""
+        if not isinstance(data, dict):
+            return data
+        env = {k.upper(): v for k, v in os.environ.items()}  # pydantic-settings' case rule
+        urls = {w.name: _local(w.name) for w in registry.WORKERS}
+        timeouts: dict[str, Any] = {w.name: w.gateway_timeout_s for w in registry.WORKERS}
+        urls.update(_as_dict(data.get("worker_urls")))
+        timeouts.update(_as_dict(data.get("worker_timeouts")))
+        for name in WORKER_NAMES:
+            for key, into in ((f"{name}_url", urls), (f"{name}_timeout_s", timeouts)):
+                value = data.pop(key, None)
+                if value is None:
+                    value = env.get(f"GATEWAY_{key.upper()}") or None
+                if value is not None:
+                    into[name] = value
+        data["worker_urls"], data["worker_timeouts"] = urls, timeouts
+        return data
+
+    @field_validator("worker_timeouts")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(name for name, s in value.items() if s <= 0)
+        if bad:
+            raise ValueError(f"worker timeouts must be > 0 (not for {', '.join(bad)})")
+        return value
+
     def worker_url(self, name: str) -> str:
-        return str(getattr(self, f"{name}_url")).rstrip("/")
+        return self.worker_urls[name].rstrip("/")
 
     def worker_timeout(self, name: str) -> float:
-        return float(getattr(self, f"{name}_timeout_s"))
+        return float(self.worker_timeouts[name])
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """A mapping given as a dict or (from the environment) as JSON; empty when unset."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value)

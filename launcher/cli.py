@@ -24,50 +24,36 @@ WORKERS: tuple[str, ...] = registry.WORKER_NAMES
 """The ``lvi worker`` choices: every worker of :mod:`lvi.registry`."""
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def _settings(ref: str, component: str, args: argparse.Namespace, **overrides: Any) -> Any:
+    """The settings class ``ref`` built with the command's ``--host``/``--port`` (and any
+    other ``overrides``) on top of the environment; logging configured from them."""
     from lvi.logs import configure_logging
 
-    spec = registry.get(args.name)
-    settings_cls = registry.load(spec.settings)
-    overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    if args.profile:
-        overrides["profile"] = args.profile
-    settings = settings_cls(**overrides)
-    configure_logging(args.name, settings.log_level, settings.log_json)
+    settings = registry.load(ref)(**overrides)
+    configure_logging(component, settings.log_level, settings.log_json)
+    return settings
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    spec = registry.get(args.name)
+    profile = {"profile": args.profile} if args.profile else {}
+    settings = _settings(spec.settings, args.name, args, **profile)
     app = registry.load(spec.app)(settings)
     return serve(app, settings.host, settings.port, settings.log_level)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from lvi.logs import configure_logging
-
-    settings_cls = registry.load("gateway.settings:GatewaySettings")
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    settings = settings_cls(**overrides)
-    configure_logging("gateway", settings.log_level, settings.log_json)
+    settings = _settings("gateway.settings:GatewaySettings", "gateway", args)
     create_app = registry.load("gateway.app:create_app")
     return serve(create_app(settings), settings.host, settings.port, settings.log_level)
 
 
 def cmd_frontend(args: argparse.Namespace) -> int:
-    from lvi.logs import configure_logging
-
-    settings_cls = registry.load("frontend.settings:FrontendSettings")
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    settings = settings_cls(**overrides)
-    configure_logging("frontend", settings.log_level, settings.log_json)
+    settings = _settings("frontend.settings:FrontendSettings", "frontend", args)
     # One line per gateway call is noise at INFO; failures still reach the user and the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     create_server = registry.load("frontend.app:create_server")

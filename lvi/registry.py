@@ -7,7 +7,8 @@ gateway's worker names and skills. Apps, settings classes and builders are impor
 (``"module:attr"``): the kernel never imports a worker, the launcher does, on demand.
 
 Adding a worker: its folder ``services/<name>/`` (``app.py``, ``settings.py``, backend,
-``tiny.py``), one row here, and its Dockerfile/compose/k8s entries.
+``tiny.py``), one row here, and its deployment entries (README, "The worker registry", lists
+every file).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class WorkerSpec:
     app: str  # app factory ``create_app(settings)``, as ``"module:function"``
     settings: str  # settings class, as ``"module:Class"``
     skill: str  # what the gateway calls it in errors ("chat is unavailable")
+    gateway_timeout_s: float  # the gateway's default timeout of one call (GATEWAY_<NAME>_TIMEOUT_S)
     profiles: ProfileRows = field(hash=False)
     tiny: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Tiny model name (``tiny:<name>``) -> builder ``"module:function"``."""
@@ -46,6 +48,7 @@ WORKERS: tuple[WorkerSpec, ...] = (
         app="services.llava.app:create_app",
         settings="services.llava.settings:LlavaSettings",
         skill="chat",
+        gateway_timeout_s=180.0,
         profiles={
             "tiny": {"backend": "transformers", "model": "tiny:llava"},
             # The smallest real LLaVA: Qwen-0.5B language model, multi-image trained.
@@ -72,6 +75,7 @@ WORKERS: tuple[WorkerSpec, ...] = (
         app="services.seem.app:create_app",
         settings="services.seem.settings:SeemSettings",
         skill="segmentation",
+        gateway_timeout_s=60.0,
         profiles={
             "tiny": {"backend": "sam", "model": "tiny:sam", "detector": "tiny:grounding-dino"},
             "cpu": {
@@ -100,6 +104,7 @@ WORKERS: tuple[WorkerSpec, ...] = (
         app="services.gligen.app:create_app",
         settings="services.gligen.settings:GligenSettings",
         skill="generation",
+        gateway_timeout_s=600.0,
         profiles={
             "tiny": {
                 "backend": "diffusers",
@@ -129,6 +134,7 @@ WORKERS: tuple[WorkerSpec, ...] = (
         app="services.inpaint.app:create_app",
         settings="services.inpaint.settings:InpaintSettings",
         skill="inpainting",
+        gateway_timeout_s=120.0,
         profiles={
             "tiny": {"backend": "lama", "model": "tiny:lama"},
             "cpu": {"backend": "opencv", "model": None},

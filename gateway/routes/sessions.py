@@ -25,6 +25,7 @@ from lvi.contracts.gateway import (
     Version,
 )
 from lvi.errors import NotFound, Unprocessable, UnsupportedMediaType
+from lvi.sse import wants_stream
 
 from ..deps import (
     ActDep,
@@ -39,7 +40,7 @@ from ..deps import (
     get_generate,
 )
 from ..idempotency import Replay
-from .common import ERRORS, respond, wants_stream
+from .common import ERRORS, respond
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RAW_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")

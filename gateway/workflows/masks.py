@@ -14,6 +14,7 @@ from lvi.contracts import seem
 from lvi.contracts.gateway import MaskInfo, ProgressEvent, SegmentRequest
 from lvi.errors import BadRequest, Conflict, Unprocessable
 from lvi.images import EncodedMask, b64decode_payload
+from lvi.masks import mask_stats
 
 from ..clients import WorkerClients
 from ..idempotency import EditContext
@@ -23,17 +24,6 @@ from .base import Editor, Event, new_mask_id
 
 #: Chooses one of the seem worker's masks (best first); may raise an ``LviError``.
 Pick = Callable[[list[seem.SegmentMask]], seem.SegmentMask]
-
-
-def mask_stats(mask: EncodedMask) -> tuple[list[int] | None, int]:
-    """Bounding box and area of a mask (decodes it: run it in a thread)."""
-    import numpy as np
-
-    m = mask.to_bool()
-    ys, xs = np.nonzero(m)
-    if len(xs) == 0:
-        return None, 0
-    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1], len(xs)
 
 
 class MaskService:
@@ -128,7 +118,8 @@ class MaskService:
                 code="mask_size_mismatch",
                 param="file",
             )
-        bbox, area = await asyncio.to_thread(mask_stats, mask)
+        # Decoding the PNG and scanning it are CPU work: off the event loop.
+        bbox, area = await asyncio.to_thread(lambda: mask_stats(mask.to_bool()))
         if area == 0:
             raise Unprocessable("The mask is empty (no pixel >= 128).", code="empty_mask")
         rec = MaskRecord(

@@ -170,8 +170,9 @@ def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     if feather <= 0:
         return mask.astype(np.float32)
     padded = np.pad(mask.astype(np.uint8), 1, mode="edge")
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    return np.clip(dist / float(feather), 0.0, 1.0).astype(np.float32) * mask
+    dist: np.ndarray = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    weights: np.ndarray = np.clip(dist / float(feather), 0.0, 1.0).astype(np.float32) * mask
+    return weights
 
 
 def paste(
@@ -283,7 +284,7 @@ class GligenBackend:
 
         path = resolve_model(ref, self.settings.cache_dir, worker="gligen")
         try:
-            pipe = StableDiffusionGLIGENPipeline.from_pretrained(
+            pipe = StableDiffusionGLIGENPipeline.from_pretrained(  # type: ignore[no-untyped-call]  # untyped in diffusers
                 path,
                 dtype=getattr(torch, self.dtype_name),  # diffusers 0.42 renamed torch_dtype
                 # The demo ran without one; loading CLIP-L just to black out images is a

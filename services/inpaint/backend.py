@@ -76,7 +76,8 @@ class LamaModel:
 
         self.torch = torch
         self.device = torch.device(device)
-        self.module = torch.jit.load(path, map_location=self.device).eval()
+        # torch.jit.load is untyped in torch's stubs.
+        self.module = torch.jit.load(path, map_location=self.device).eval()  # type: ignore[no-untyped-call]
         # TorchScript modules are not guaranteed thread-safe; concurrency > 1 shares one copy.
         self.lock = threading.Lock()
 

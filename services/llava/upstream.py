@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
 
 from lvi.errors import BadGateway, DeadlineExceeded, LviError, ServiceUnavailable
 from lvi.logs import request_id_var
@@ -154,6 +155,16 @@ class OpenAIUpstream:
         # The upstream (vLLM ignores it; another llava worker honours it) gets what is left.
         return {**self._headers(), "X-Request-Timeout": f"{remaining:.3f}"}
 
+    @staticmethod
+    def _unreachable(e: httpx.HTTPError) -> LviError:
+        """A call that got no answer: past the request's deadline (504), else a 502."""
+        if isinstance(e, httpx.TimeoutException):
+            return DeadlineExceeded("The upstream did not answer before the request's deadline.")
+        return BadGateway(
+            f"The upstream model server is unreachable ({type(e).__name__}).",
+            code="upstream_unreachable",
+        )
+
     async def complete(
         self, payload: dict[str, Any], remaining: float
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -166,15 +177,8 @@ class OpenAIUpstream:
                 headers=self._timeout_headers(remaining),
                 timeout=httpx.Timeout(remaining, connect=min(10.0, remaining)),
             )
-        except httpx.TimeoutException:
-            raise DeadlineExceeded(
-                "The upstream did not answer before the request's deadline."
-            ) from None
         except httpx.HTTPError as e:
-            raise BadGateway(
-                f"The upstream model server is unreachable ({type(e).__name__}).",
-                code="upstream_unreachable",
-            ) from None
+            raise self._unreachable(e) from None
         if r.status_code != 200:
             raise await self._error(r)
         try:
@@ -200,15 +204,8 @@ class OpenAIUpstream:
         )
         try:
             r = await self.client.send(req, stream=True)
-        except httpx.TimeoutException:
-            raise DeadlineExceeded(
-                "The upstream did not answer before the request's deadline."
-            ) from None
         except httpx.HTTPError as e:
-            raise BadGateway(
-                f"The upstream model server is unreachable ({type(e).__name__}).",
-                code="upstream_unreachable",
-            ) from None
+            raise self._unreachable(e) from None
         if r.status_code != 200:
             try:
                 raise await self._error(r)
@@ -221,10 +218,12 @@ class OpenAIUpstream:
     async def events(r: httpx.Response) -> AsyncIterator[str]:
         """The ``data:`` payloads of an SSE stream, up to (not including) ``[DONE]``."""
         try:
-            async for line in r.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # comments (": ping"), event names, blank separators
-                data = line[5:].strip()
+            # Decoded by httpx-sse, like the gateway's worker streams; a reply that is not an
+            # event stream raises SSEError (an httpx.TransportError) and ends as a 502 below.
+            async for ev in EventSource(r).aiter_sse():
+                data = ev.data.strip()
+                if not data:
+                    continue  # an event without data (comments like ": ping" never reach here)
                 if data == "[DONE]":
                     return
                 try:

@@ -91,7 +91,7 @@ class GrabCutSegmenter:
 
         hard_fg = np.zeros((sh, sw), np.uint8)
         if obj.stroke is not None:
-            part = obj.stroke[cy0:cy1, cx0:cx1].astype(np.uint8)
+            part: np.ndarray = obj.stroke[cy0:cy1, cx0:cx1].astype(np.uint8)
             if scale < 1.0:
                 part = cv2.resize(part, (sw, sh), interpolation=cv2.INTER_NEAREST)
             hard_fg |= part
@@ -149,7 +149,8 @@ class GrabCutSegmenter:
         # seed makes the same request give the same mask, whatever ran before on the thread.
         cv2.setRNGSeed(0)
         try:
-            cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+            # OpenCV's stubs want a rect; with GC_INIT_WITH_MASK it is unused and None is valid.
+            cv2.grabCut(bgr, mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
         except cv2.error as e:
             log.info("grabcut fell back to its seeds: %s", str(e).splitlines()[-1:])
             return None

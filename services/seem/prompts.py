@@ -31,11 +31,13 @@ class ObjectPrompt:
 
     @property
     def positives(self) -> np.ndarray:
-        return self.points[self.labels == 1]
+        chosen: np.ndarray = self.points[self.labels == 1]
+        return chosen
 
     @property
     def negatives(self) -> np.ndarray:
-        return self.points[self.labels == 0]
+        chosen: np.ndarray = self.points[self.labels == 0]
+        return chosen
 
     def has_positive_seed(self) -> bool:
         return self.box is not None or bool((self.labels == 1).any()) or self.stroke is not None

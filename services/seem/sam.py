@@ -87,7 +87,9 @@ class SamEngine:
         if config.model_type not in ("sam", "sam_hq"):
             raise ValueError(f"{path} is a {config.model_type!r} model, not SAM or SAM-HQ")
         self.is_hq = config.model_type == "sam_hq"
-        self.processor = AutoProcessor.from_pretrained(path, local_files_only=local_files_only)
+        self.processor = AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]  # untyped in transformers
+            path, local_files_only=local_files_only
+        )
         self.model = (
             AutoModel.from_pretrained(path, dtype=self.dtype, local_files_only=local_files_only)
             .to(self.device)
@@ -260,7 +262,9 @@ class TextDetector:
         self.torch = torch
         self.device = torch.device(device)
         self.dtype = torch_dtype(dtype)
-        self.processor = AutoProcessor.from_pretrained(path, local_files_only=local_files_only)
+        self.processor = AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]  # untyped in transformers
+            path, local_files_only=local_files_only
+        )
         self.model = (
             AutoModelForZeroShotObjectDetection.from_pretrained(
                 path, dtype=self.dtype, local_files_only=local_files_only

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 from support.deploy import ROOT
 
 from launcher.components import COMPONENTS
+from lvi import registry
 
 # Fields every component has whose shared variable (LVI_...) is documented once.
 SHARED = {"log_level": "LVI_LOG_LEVEL", "log_json": "LVI_LOG_JSON", "profile": "LVI_PROFILE",
@@ -54,3 +55,11 @@ def test_every_setting_is_in_env_example(component: object) -> None:
         if var not in have:
             missing.append(var)
     assert not missing, f"document these {name} settings in .env.example: {missing}"
+
+
+@pytest.mark.parametrize("worker", registry.WORKER_NAMES)
+def test_every_worker_url_and_timeout_of_the_gateway_is_in_env_example(worker: str) -> None:
+    """The gateway's per-worker variables come from the registry, not from fields."""
+    have = documented()
+    wanted = [f"GATEWAY_{worker.upper()}_URL", f"GATEWAY_{worker.upper()}_TIMEOUT_S"]
+    assert not [v for v in wanted if v not in have], f"document {wanted} in .env.example"

@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-ARTIFACTS = ROOT / "test-artifacts" / "frontend"
 
 
 def present(name: str) -> bool:
@@ -89,10 +88,13 @@ def ui_stack(procs: ProcessFactory) -> UiStack:
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Path:
-    """Screenshots land here (``test-artifacts/`` is ignored by git; CI keeps it)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Screenshots land here: ``$LVI_TEST_ARTIFACTS/frontend`` when set (CI keeps that
+    folder), else a pytest temporary folder; never inside the checkout."""
+    base = os.environ.get("LVI_TEST_ARTIFACTS")
+    folder = Path(base) / "frontend" if base else tmp_path_factory.mktemp("frontend-shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 
 One flow, like a user: upload, segment by box and by click, remove, undo, move by dragging,
 chat (streamed), inpaint a labelled box, reload (the session resumes), then a stopped worker
-shows a readable error. Each step writes a screenshot under ``test-artifacts/frontend/``; the
-overview also goes to ``docs/screenshots/ui.png`` for the README, but only when
-``LVI_UPDATE_SCREENSHOTS=1`` (``make screenshots``): a plain test run writes nothing tracked.
+shows a readable error. Each step writes a screenshot into the ``artifacts`` folder (a
+temporary one, or ``$LVI_TEST_ARTIFACTS/frontend``); the overview also goes to
+``docs/screenshots/ui.png`` for the README, but only when ``LVI_UPDATE_SCREENSHOTS=1``
+(``make screenshots``): a plain test run writes nothing inside the checkout.
 
 Random weights mean nothing is asserted about pixels' content: only structure (versions,
 masks, messages, errors).
