@@ -75,7 +75,7 @@ def bert_tokenizer(vocab_size: int) -> Any:
     """BERT-base-sized vocabulary with Grounding DINO's hard-coded ids (lvi.tiny's rules)."""
     from transformers import BertTokenizer
 
-    from lvi.tiny import _grounding_vocab
+    from services.seem.tiny import _grounding_vocab
 
     vocab = _grounding_vocab()
     for i in range(len(vocab), vocab_size):
@@ -87,7 +87,7 @@ def clip_tokenizer(vocab_size: int, bos_id: int, eos_id: int) -> Any:
     """lvi.tiny's CLIP BPE padded to ``vocab_size``, with the specials at the config's ids."""
     from transformers import CLIPTokenizer
 
-    from lvi.tiny import _tiny_clip_tokenizer
+    from services.gligen.tiny import _tiny_clip_tokenizer
 
     small = _tiny_clip_tokenizer()
     merges = [tuple(m) for m in json.loads(small.backend_tokenizer.to_str())["model"]["merges"]]
@@ -106,7 +106,7 @@ def build_llava(out: Path, prof: gb.Profile) -> None:
     from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    from lvi.tiny import LLAVA_CHAT_TEMPLATE
+    from services.llava.tiny import LLAVA_CHAT_TEMPLATE
 
     raw = prof.cfg(gb.LLAVA_15_7B, gb.LLAVA_SMOKE)
     text = raw["text_config"]
