@@ -72,6 +72,22 @@ class GatewaySettings(ComponentSettings):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
 
+    # -- quotas per principal (gateway/quotas.py; 0 = no limit) ---------------------------------
+    quota_bytes: int = Field(
+        default=2 * 1024**3, ge=0, description="Image+mask bytes one principal may store."
+    )
+    quota_sessions: int = Field(default=500, ge=0, description="Live sessions per principal.")
+    quota_jobs: int = Field(
+        default=8,
+        ge=0,
+        description="Concurrent long jobs (generate, inpaint, remove, replace, move) per principal.",
+    )
+    quotas: str = Field(
+        default="",
+        description="Per-principal overrides: 'alice:bytes=1GiB,sessions=50;*:jobs=2' "
+        "('*' = everyone's default).",
+    )
+
     # -- workers ----------------------------------------------------------------------------
     llava_url: str = _local("llava")
     seem_url: str = _local("seem")
@@ -108,6 +124,13 @@ class GatewaySettings(ComponentSettings):
             if not data.get("max_body_bytes"):  # an upload: one image plus multipart framing
                 data["max_body_bytes"] = int(data["max_image_bytes"]) + 1024 * 1024
         return data
+
+    @model_validator(mode="after")
+    def _check_quotas(self) -> GatewaySettings:
+        from gateway.quotas import parse_quotas  # a typo in GATEWAY_QUOTAS fails at start
+
+        parse_quotas(self.quotas)
+        return self
 
     def worker_url(self, name: str) -> str:
         return str(getattr(self, f"{name}_url")).rstrip("/")

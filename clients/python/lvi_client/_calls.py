@@ -38,6 +38,7 @@ from .models import (
     ReplaceRequest,
     SegmentRequest,
     ServiceInfo,
+    Usage,
     Session,
     SessionCreate,
     Version,
@@ -222,6 +223,11 @@ def _edit(
 def info() -> Call[ServiceInfo]:
     """Gateway limits and every worker's info (``random_weights`` for the tiny profile)."""
     return Call("GET", "/v1/info", ServiceInfo.model_validate_json)
+
+
+def usage() -> Call[Usage]:
+    """Where the caller stands against its quotas: bytes, live sessions, running long jobs."""
+    return Call("GET", "/v1/usage", Usage.model_validate_json)
 
 
 def ready() -> Call[Readiness]:
