@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from lvi.contracts.inpaint import (
     CompositeRequest,
@@ -25,9 +25,15 @@ def build_router() -> APIRouter:
 
     @router.post("/v1/inpaint", response_model=InpaintResponse, summary="Fill a masked region.")
     async def inpaint(
-        req: InpaintRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+        req: InpaintRequest,
+        request: Request,
+        rt: WorkerRuntime = RuntimeDep,
+        deadline: Deadline = DeadlineDep,
     ) -> InpaintResponse:
-        return await rt.run(rt.backend.inpaint, req, deadline=deadline)
+        # A caller that hangs up (the gateway, when its client dropped a stream) cancels the job.
+        return await rt.run(
+            rt.backend.inpaint, req, deadline=deadline, disconnected=request.is_disconnected
+        )
 
     @router.post(
         "/v1/composite",
@@ -35,9 +41,14 @@ def build_router() -> APIRouter:
         summary="Paste masked pixels of one image at an offset onto another.",
     )
     async def composite(
-        req: CompositeRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+        req: CompositeRequest,
+        request: Request,
+        rt: WorkerRuntime = RuntimeDep,
+        deadline: Deadline = DeadlineDep,
     ) -> CompositeResponse:
-        return await rt.run(rt.backend.composite, req, deadline=deadline)
+        return await rt.run(
+            rt.backend.composite, req, deadline=deadline, disconnected=request.is_disconnected
+        )
 
     return router
 
