@@ -37,7 +37,7 @@ def png_problem(data: bytes) -> str | None:
         if ctype == b"IDAT":
             seen_idat = True
             try:
-                chunk = view[pos + 8 : body_end]
+                chunk: bytes | memoryview = view[pos + 8 : body_end]
                 while chunk and not inflater.eof:
                     inflater.decompress(chunk, _PIECE)
                     chunk = inflater.unconsumed_tail

@@ -129,13 +129,13 @@ class SessionStore:
                 )
             if _s(status) == "exists" and _s(value) != owner:
                 raise Conflict("This session id is taken.", code="session_exists")
-            if _s(status) == "exists" and fingerprint and _s(first_fp[0] if first_fp else b""):
-                if _s(first_fp[0]) != fingerprint:
-                    raise Unprocessable(
-                        "This Idempotency-Key was already used with a different request.",
-                        code="idempotency_key_reused",
-                        param="Idempotency-Key",
-                    )
+            first = _s(first_fp[0]) if first_fp else ""
+            if _s(status) == "exists" and fingerprint and first and first != fingerprint:
+                raise Unprocessable(
+                    "This Idempotency-Key was already used with a different request.",
+                    code="idempotency_key_reused",
+                    param="Idempotency-Key",
+                )
         except BaseException:
             if counted:
                 await self.quotas.forget_session(owner, sid)

@@ -134,9 +134,7 @@ def test_quota_exhausted_by_one_principal(store_stack: Stack, scenario: dict[str
     gw.stop()
 
 
-def test_dropped_stream_then_retry_same_key(
-    store_stack: Stack, scenario: dict[str, Any]
-) -> None:
+def test_dropped_stream_then_retry_same_key(store_stack: Stack, scenario: dict[str, Any]) -> None:
     worker = store_stack.workers["inpaint"]
     gw = start_gateway(store_stack)
     key = f"drop-{time.time()}"

@@ -38,9 +38,9 @@ from .models import (
     ReplaceRequest,
     SegmentRequest,
     ServiceInfo,
-    Usage,
     Session,
     SessionCreate,
+    Usage,
     Version,
 )
 

@@ -325,8 +325,6 @@ class Readiness(BaseModel):
 
 
 __all__ = [
-    "QuotaUsage",
-    "Usage",
     "EVENT_STREAM",
     "IDEMPOTENCY_HEADER",
     "IF_MATCH_HEADER",
@@ -351,6 +349,7 @@ __all__ = [
     "Phrase",
     "PointXY",
     "ProgressEvent",
+    "QuotaUsage",
     "Readiness",
     "RemoveRequest",
     "ReplaceRequest",
@@ -359,6 +358,7 @@ __all__ = [
     "ServiceInfo",
     "Session",
     "SessionCreate",
+    "Usage",
     "Version",
     "WorkerStatus",
 ]
