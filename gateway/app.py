@@ -8,22 +8,25 @@ when the app stops (only those it built).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from lvi.errors import install_error_handlers
+from lvi.errors import InsufficientStorage, LviError, install_error_handlers
 from lvi.worker import RequestContextMiddleware
 
 from .auth import ApiKeyAuth
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
 from .planner import Planner, PlannerSettings, make_planner
+from .quotas import Quotas
 from .ratelimit import RateLimiter
 from .routes import act, health, openai, sessions
 from .sessions import SessionStore
+from .sessions.errors import StoreUnavailable
 from .settings import GatewaySettings
 from .workflows import Workflows
 
@@ -86,13 +89,22 @@ def create_app(
     app.state.metrics = metrics
     app.state.store = store
     app.state.auth = ApiKeyAuth.from_string(settings.api_keys, settings.allow_anonymous)
+    app.state.quotas = store.quotas = Quotas(store.redis, settings, metrics)
+
+    def count_store_error(code: str) -> None:
+        metrics.store_errors.labels(code).inc()
+
     app.state.ratelimiter = RateLimiter(
-        store.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
+        store.redis,
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+        on_store_error=count_store_error,
     )
     app.state.clients = clients
     # The services the routes get through gateway.deps (one wiring place: Workflows.build).
     app.state.workflows = Workflows.build(store, clients, settings, metrics, planner)
     install_error_handlers(app)
+    _count_store_errors(app, count_store_error)
     app.include_router(health.build_router())
     app.include_router(sessions.build_router())
     app.include_router(act.build_router())
@@ -104,6 +116,20 @@ def create_app(
         logger_name="lvi.gateway.access",
     )
     return app
+
+
+def _count_store_errors(app: FastAPI, count: Callable[[str], None]) -> None:
+    """Count the store's 503/507 answers (``lvi_gateway_store_errors_total{code}``); the
+    guard that raised them logged a warning already."""
+
+    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LviError)
+        if exc.code != "quota_exceeded":
+            count(exc.code)
+        return exc.response()
+
+    app.add_exception_handler(StoreUnavailable, on_store_error)
+    app.add_exception_handler(InsufficientStorage, on_store_error)
 
 
 def _redact(url: str) -> str:

@@ -12,13 +12,14 @@ during the first request waits (409) instead of starting a second edit.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from pydantic import BaseModel
 
 from lvi.errors import BadRequest, Conflict, LviError
@@ -186,24 +187,39 @@ class Idempotency:
     async def run(
         self, workflow: str, ctx: EditContext, steps: AsyncIterator[Any]
     ) -> AsyncGenerator[Any, None]:
-        """Wrap a workflow: metrics, and give the Idempotency-Key back if it did not finish."""
+        """Wrap a workflow: metrics, the principal's long-job quota, and give the
+        Idempotency-Key back if it did not finish (also when the client went away)."""
         t0 = time.perf_counter()
         outcome = "error"
+        quotas = getattr(self.store, "quotas", None)
         try:
-            async for ev in steps:
-                yield ev
+            if quotas is None:
+                async for ev in steps:
+                    yield ev
+            else:
+                lease = idem_lease_s(workflow, self.settings)
+                async with quotas.job(ctx.principal, workflow, lease):
+                    async for ev in steps:
+                        yield ev
             outcome = "ok"
         except LviError as e:
             outcome = str(e.status)
             raise
         finally:
-            self.metrics.workflow_seconds.labels(workflow, outcome).observe(
-                time.perf_counter() - t0
-            )
-            # Close the workflow now (not at garbage collection), so that a worker stream it
-            # holds is closed and the worker stops.
-            aclose = getattr(steps, "aclose", None)
-            if aclose is not None:
-                await asyncio.shield(aclose())
-            if ctx.claim is not None:
-                await asyncio.shield(self.release(ctx.claim))
+            # One shielded scope for all the cleanup: on a client disconnect sse-starlette
+            # cancels this generator through an anyio cancel scope, which cancels every await
+            # again; with one asyncio.shield per step the first step finished but the
+            # cancellation came back at once and the claim was never given back (its key
+            # answered 409 idempotency_in_progress until the lease ran out).
+            with anyio.CancelScope(shield=True):
+                self.metrics.workflow_seconds.labels(workflow, outcome).observe(
+                    time.perf_counter() - t0
+                )
+                # Close the workflow now (not at garbage collection), so that a worker stream
+                # it holds is closed and the worker stops.
+                aclose = getattr(steps, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+                if ctx.claim is not None:
+                    await self.release(ctx.claim)

@@ -60,3 +60,15 @@ class GatewayMetrics:
             "Requests answered from an earlier request with the same Idempotency-Key.",
             registry=r,
         )
+        self.store_errors = Counter(
+            "lvi_gateway_store_errors_total",
+            "Redis failures met by requests, by code (store_full: Redis refuses writes).",
+            ["code"],
+            registry=r,
+        )
+        self.quota_exceeded = Counter(
+            "lvi_gateway_quota_exceeded_total",
+            "Requests refused by a per-principal quota, by quota.",
+            ["quota"],
+            registry=r,
+        )

@@ -4,11 +4,14 @@ gateway process. Over the limit: 429 with Retry-After."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis import exceptions as redis_errors
 
 from lvi.errors import RateLimited
+
+from .sessions.errors import is_oom
 
 log = logging.getLogger("lvi.gateway.ratelimit")
 
@@ -34,7 +37,15 @@ return {1, 0}
 class RateLimiter:
     """``per_minute`` requests per principal on average, up to ``burst`` at once."""
 
-    def __init__(self, redis: Any, per_minute: int, burst: int, prefix: str = "lvi") -> None:
+    def __init__(
+        self,
+        redis: Any,
+        per_minute: int,
+        burst: int,
+        prefix: str = "lvi",
+        on_store_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.on_store_error = on_store_error
         self.enabled = per_minute > 0
         self.interval_ms = 60_000 / per_minute if per_minute > 0 else 0
         self.window_ms = self.interval_ms * burst
@@ -44,7 +55,8 @@ class RateLimiter:
     async def check(self, principal: str) -> None:
         """Raise 429 when ``principal`` is over its rate. Fails open if Redis is down: the
         request then meets the store's own 503 if it needs sessions, and stateless calls
-        (OpenAI-compatible chat) keep working."""
+        (OpenAI-compatible chat) keep working. It also fails open when Redis is full (the
+        GCRA script writes): a full store must not turn reads into errors."""
         if not self.enabled:
             return
         try:
@@ -52,8 +64,11 @@ class RateLimiter:
                 keys=[f"{self.prefix}:rl:{{{principal}}}"],
                 args=[int(self.interval_ms), int(self.window_ms)],
             )
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as e:
-            log.warning("rate limit skipped, redis unavailable: %s", e)
+        except redis_errors.RedisError as e:
+            full = is_oom(e)
+            log.warning("rate limit skipped, redis %s: %s", "full" if full else "unavailable", e)
+            if self.on_store_error is not None:
+                self.on_store_error("store_full" if full else "store_unavailable")
             return
         if not int(allowed):
             raise RateLimited(

@@ -74,6 +74,22 @@ class GatewaySettings(ComponentSettings):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
 
+    # -- quotas per principal (gateway/quotas.py; 0 = no limit) ---------------------------------
+    quota_bytes: int = Field(
+        default=2 * 1024**3, ge=0, description="Image+mask bytes one principal may store."
+    )
+    quota_sessions: int = Field(default=500, ge=0, description="Live sessions per principal.")
+    quota_jobs: int = Field(
+        default=8,
+        ge=0,
+        description="Concurrent long jobs (generate, inpaint, remove, replace, move) per principal.",
+    )
+    quotas: str = Field(
+        default="",
+        description="Per-principal overrides: 'alice:bytes=1GiB,sessions=50;*:jobs=2' "
+        "('*' = everyone's default).",
+    )
+
     # -- workers ----------------------------------------------------------------------------
     # One URL and one timeout per worker of the registry (lvi/registry.py): a new worker needs
     # no field here. Each is set by GATEWAY_<WORKER>_URL / GATEWAY_<WORKER>_TIMEOUT_S (or the
@@ -144,6 +160,13 @@ class GatewaySettings(ComponentSettings):
         if bad:
             raise ValueError(f"worker timeouts must be > 0 (not for {', '.join(bad)})")
         return value
+
+    @model_validator(mode="after")
+    def _check_quotas(self) -> GatewaySettings:
+        from gateway.quotas import parse_quotas  # a typo in GATEWAY_QUOTAS fails at start
+
+        parse_quotas(self.quotas)
+        return self
 
     def worker_url(self, name: str) -> str:
         return self.worker_urls[name].rstrip("/")

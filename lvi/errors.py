@@ -126,6 +126,12 @@ class ServiceUnavailable(LviError):
     status = 503
 
 
+class InsufficientStorage(LviError):
+    """The store is full, or a storage quota is reached (507)."""
+
+    status = 507
+
+
 class DeadlineExceeded(LviError):
     """The request's deadline passed before the work finished (504)."""
 
@@ -207,6 +213,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, LviError):
+            # FastAPI turns any failure while reading a declared body into a 400 ("error
+            # parsing the body"); one of ours (a body over the size limit: 413) keeps its status.
+            return exc.__cause__.response()
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error."
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, message, headers=headers)

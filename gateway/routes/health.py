@@ -1,4 +1,4 @@
-"""Liveness, readiness (Redis and every worker), service info and metrics."""
+"""Liveness, readiness (Redis and every worker), service info, usage and metrics."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lvi.contracts.gateway import Readiness, ServiceInfo, WorkerStatus
+from lvi.contracts.gateway import Readiness, ServiceInfo, Usage, WorkerStatus
+from lvi.errors import LviError
 
 from ..clients import WorkerClients
 from ..deps import ClientsDep, PrincipalDep, SettingsDep, StoreDep
+from ..sessions import SessionStore
 from .common import ERRORS
 
 VERSION = "1.0.0"
@@ -51,9 +53,50 @@ class InfoCache:
             return self.value
 
 
+class ReadyCache:
+    """``/readyz`` answers from a probe at most ``ttl`` seconds old: a flood of (unauthenticated)
+    readiness calls costs one Redis write probe and one round of worker probes per ``ttl``,
+    not one per call."""
+
+    def __init__(self, ttl: float = 1.5) -> None:
+        self.ttl = ttl
+        self.at = 0.0
+        self.value: tuple[str, list[WorkerStatus]] | None = None
+        self.lock = asyncio.Lock()
+
+    async def get(
+        self, store: SessionStore, clients: WorkerClients, timeout: float
+    ) -> tuple[str, list[WorkerStatus]]:
+        async with self.lock:
+            if self.value is None or time.monotonic() - self.at > self.ttl:
+                self.value = await asyncio.gather(
+                    store.write_probe(), worker_statuses(clients, timeout)
+                )
+                self.at = time.monotonic()
+            return self.value
+
+
+def _public(w: WorkerStatus) -> WorkerStatus:
+    """What an unauthenticated caller may see of a worker: its name and state, no model
+    paths, addresses or error texts."""
+    return WorkerStatus(name=w.name, skill=w.skill, url="", state=w.state)
+
+
+def _authenticated(request: Request) -> bool:
+    header = request.headers.get("authorization")
+    if not header:
+        return False
+    try:
+        request.app.state.auth.authenticate(header)
+    except LviError:
+        return False
+    return True
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["service"])
     cache = InfoCache()
+    ready_cache = ReadyCache()
 
     @router.get("/healthz", summary="The gateway process is up.")
     async def healthz() -> dict[str, str]:
@@ -62,19 +105,36 @@ def build_router() -> APIRouter:
     @router.get(
         "/readyz",
         response_model=Readiness,
-        summary="Ready when Redis answers; lists every worker's state.",
+        summary="Ready when Redis answers (cached 1.5 s); each worker's state. Redis 'full': "
+        "reads work, writes answer 507. Worker details only with a valid key.",
         responses={503: {"description": "Redis is unreachable"}},
     )
-    async def readyz(store: StoreDep, clients: ClientsDep, s: SettingsDep) -> JSONResponse:
-        redis_ok, workers = await asyncio.gather(
-            store.ping(), worker_statuses(clients, s.probe_timeout_s)
-        )
+    async def readyz(
+        request: Request, store: StoreDep, clients: ClientsDep, s: SettingsDep
+    ) -> JSONResponse:
+        redis_state, workers = await ready_cache.get(store, clients, s.probe_timeout_s)
+        if not _authenticated(request):
+            workers = [_public(w) for w in workers]
+        # A full store stays in rotation (200, status "degraded"): reads still work there,
+        # and pulling every gateway out of the load balancer would turn a full store into
+        # a total outage. Monitoring alerts on redis == "full" (and on the metric).
+        reachable = redis_state in ("ok", "full")
         body = Readiness(
-            status="ready" if redis_ok else "not_ready",
-            redis="ok" if redis_ok else "unreachable",
+            status="ready" if redis_state == "ok" else ("degraded" if reachable else "not_ready"),
+            redis=redis_state,
             workers=workers,
         )
-        return JSONResponse(body.model_dump(mode="json"), status_code=200 if redis_ok else 503)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if reachable else 503)
+
+    @router.get(
+        "/v1/usage",
+        response_model=Usage,
+        summary="Where the caller stands against its quotas (bytes, sessions, long jobs).",
+        responses=ERRORS,
+    )
+    async def usage(who: PrincipalDep, request: Request) -> Usage:
+        result: Usage = await request.app.state.quotas.usage(who)
+        return result
 
     @router.get(
         "/v1/info",

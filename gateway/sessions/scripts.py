@@ -2,7 +2,7 @@
 
 Every session script is ``prelude.lua`` (the owner check, TTL refresh and idempotency
 helpers) followed by its own file; ``release.lua`` works on one idempotency key and stands
-alone. The files are read once per process, when the first store is built, never at import.
+alone, and so do the ``quota_*.lua`` scripts (a principal's keys, see gateway/quotas.py). The files are read once per process, when the first store is built, never at import.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ SESSION_SCRIPTS = (
 )
 
 
+#: Scripts that stand alone (no prelude): one idempotency key, or one principal's quota keys.
+STANDALONE_SCRIPTS = ("release", "quota_session", "quota_bytes", "quota_job")
+
+
 def _read(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
@@ -31,5 +35,6 @@ def load_scripts() -> dict[str, str]:
     """Script name -> Lua source, ready for ``redis.register_script``."""
     prelude = _read("prelude")
     scripts = {name: prelude + _read(name) for name in SESSION_SCRIPTS}
-    scripts["release"] = _read("release")
+    for name in STANDALONE_SCRIPTS:
+        scripts[name] = _read(name)
     return scripts

@@ -29,16 +29,25 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any
+
+from redis import exceptions as redis_errors
 
 from lvi.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 
 from ..settings import GatewaySettings
 from .connection import connect_redis
-from .errors import raise_for_status, redis_guard
+from .errors import is_oom, raise_for_status, redis_guard
 from .keys import VID_PLACEHOLDER, SessionKeys
 from .records import IdemClaim, IdemReplay, MaskRecord, MessageRecord, SessionMeta, VersionRecord
 from .scripts import load_scripts
+
+
+class _Booking:
+    """Whether the write a byte reservation was made for succeeded."""
+
+    ok = False
 
 
 def _s(v: bytes | str | None) -> str:
@@ -52,6 +61,8 @@ class SessionStore:
 
     def __init__(self, redis: Any, settings: GatewaySettings, *, prefix: str = "lvi") -> None:
         self.redis = redis
+        # Per-principal quotas (gateway.quotas.Quotas), set by create_app; None: none enforced.
+        self.quotas: Any = None
         self.settings = settings
         self.prefix = prefix
         # register_script only hashes the source; the script is sent on its first use.
@@ -83,22 +94,52 @@ class SessionStore:
         except Exception:
             return False
 
+    async def write_probe(self) -> str:
+        """``ok``, ``full`` (Redis answers but refuses writes: maxmemory) or ``unreachable``:
+        a PING answers even when every write would fail, so readiness writes a tiny key."""
+        try:
+            await self.redis.set(f"{self.prefix}:readyz", b"1", px=10_000)
+            return "ok"
+        except redis_errors.RedisError as e:
+            if is_oom(e):
+                return "full"
+            return "unreachable"
+
     # -- sessions ---------------------------------------------------------------------------
     @staticmethod
     def new_id() -> str:
         return secrets.token_hex(12)
 
-    async def create(self, owner: str, sid: str, title: str | None) -> tuple[SessionMeta, bool]:
+    async def create(
+        self, owner: str, sid: str, title: str | None, fingerprint: str = ""
+    ) -> tuple[SessionMeta, bool]:
         """Create session ``sid``; if it exists (an idempotent retry) return it, created=False.
-        An id that exists under another owner is a 409 (ids are random; this is a key reuse)."""
+        An id that exists under another owner is a 409 (ids are random; this is a key reuse);
+        one created by a different request (``fingerprint``: an Idempotency-Key reused with
+        another body) is a 422, as on every other route."""
         now = time.time()
-        with redis_guard():
-            status, value = await self._create(
-                keys=self.keys(sid).all(),
-                args=[owner, repr(now), self.settings.session_ttl_s, title or ""],
-            )
-        if _s(status) == "exists" and _s(value) != owner:
-            raise Conflict("This session id is taken.", code="session_exists")
+        counted = False
+        if self.quotas is not None:  # count it first (429 over the sessions quota)
+            counted = await self.quotas.add_session(owner, sid)
+        try:
+            with redis_guard():
+                status, value, *first_fp = await self._create(
+                    keys=self.keys(sid).all(),
+                    args=[owner, repr(now), self.settings.session_ttl_s, title or "", fingerprint],
+                )
+            if _s(status) == "exists" and _s(value) != owner:
+                raise Conflict("This session id is taken.", code="session_exists")
+            first = _s(first_fp[0]) if first_fp else ""
+            if _s(status) == "exists" and fingerprint and first and first != fingerprint:
+                raise Unprocessable(
+                    "This Idempotency-Key was already used with a different request.",
+                    code="idempotency_key_reused",
+                    param="Idempotency-Key",
+                )
+        except BaseException:
+            if counted:
+                await self.quotas.forget_session(owner, sid)
+            raise
         return await self.meta(sid, owner), _s(status) == "ok"
 
     async def meta(self, sid: str, owner: str) -> SessionMeta:
@@ -125,6 +166,8 @@ class SessionStore:
             status, _ = await self._delete(keys=self.keys(sid).all(), args=[owner])
         if _s(status) != "ok":
             raise NotFound(f"Session {sid} not found.", code="session_not_found", param="session")
+        if self.quotas is not None:  # its bytes and its session slot are free at once
+            await self.quotas.forget_session(owner, sid)
 
     async def snapshot(
         self, sid: str
@@ -202,7 +245,11 @@ class SessionStore:
                 + VID_PLACEHOLDER
                 + "}"
             )
-        with redis_guard():
+        booked = len(mask_bytes)
+        with redis_guard():  # an image the session already holds is stored once: not booked
+            if not await self.redis.hexists(self.keys(sid).images, record.image_hash):
+                booked += len(image)
+        async with self._booking(owner, sid, booked) as book:
             status, value = await self._commit(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -222,6 +269,7 @@ class SessionStore:
                     mask_bytes,
                 ],
             )
+            book.ok = _s(status) == "ok"
         raise_for_status(_s(status), _s(value), sid, self.settings)
         record = record.model_copy(update={"id": int(_s(value))})
         return record
@@ -267,6 +315,20 @@ class SessionStore:
         raise_for_status(st, val, sid, self.settings)
         return int(val)
 
+    @contextlib.asynccontextmanager
+    async def _booking(self, owner: str, sid: str, nbytes: int) -> AsyncIterator[_Booking]:
+        """Reserve ``nbytes`` against the owner's bytes quota (507) around a write (in
+        ``redis_guard``); given back unless the block sets ``ok``."""
+        book = _Booking()
+        if self.quotas is not None:
+            await self.quotas.reserve_bytes(owner, sid, nbytes)
+        try:
+            with redis_guard():
+                yield book
+        finally:
+            if not book.ok and self.quotas is not None:
+                await self.quotas.release_bytes(owner, sid, nbytes)
+
     # -- masks ------------------------------------------------------------------------------
     async def add_mask(
         self,
@@ -278,7 +340,7 @@ class SessionStore:
         idem: IdemClaim | None = None,
         idem_body: Any = None,
     ) -> MaskRecord:
-        with redis_guard():
+        async with self._booking(owner, sid, len(data)) as book:
             status, value = await self._add_mask(
                 keys=self.keys(sid).all(idem.key if idem else None),
                 args=[
@@ -293,6 +355,7 @@ class SessionStore:
                     self.settings.idempotency_ttl_s * 1000,
                 ],
             )
+            book.ok = _s(status) == "ok"
         raise_for_status(_s(status), _s(value), sid, self.settings)
         return record
 

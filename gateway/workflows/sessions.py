@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from lvi.contracts.gateway import Session, Version
-from lvi.errors import NotFound
+from lvi.errors import BadRequest, NotFound
 from lvi.images import EncodedImage
+from lvi.pngcheck import png_problem
 
 from ..idempotency import EditContext, Idempotency, fingerprint, parse_if_match
 from ..presenters import present_session, present_version
@@ -29,11 +30,13 @@ class SessionService:
     ) -> Session:
         """A new session. With an Idempotency-Key the id is derived from it, so a retried
         create returns the same session instead of a second one."""
+        fp = ""
         if idempotency_key:
             sid = hashlib.sha256(f"{principal}\0{idempotency_key}".encode()).hexdigest()[:24]
+            fp = fingerprint("create", sid, (title or "").encode())
         else:
             sid = self.store.new_id()
-        await self.store.create(principal, sid, title)
+        await self.store.create(principal, sid, title, fp)
         return await self.session(principal, sid)
 
     async def session(self, principal: str, sid: str) -> Session:
@@ -105,8 +108,16 @@ class SessionService:
     async def upload(
         self, ctx: EditContext, data: bytes, filename: str | None
     ) -> AsyncIterator[Event]:
-        """An uploaded image (bytes, never decoded: only its header is read) as a version."""
+        """An uploaded image (bytes, never decoded: only its header is read, and a PNG's
+        structure is checked) as a version."""
         image = EncodedImage.from_bytes(data, self.editor.limits, param="file")
+        problem = png_problem(data) if image.format == "PNG" else None
+        if problem is not None:  # e.g. half a PNG with an IEND appended
+            raise BadRequest(
+                f"The PNG file is incomplete or corrupt: {problem}.",
+                code="invalid_image",
+                param="file",
+            )
         params: dict[str, Any] = {"format": image.format}
         if filename:
             params["filename"] = filename[:200]

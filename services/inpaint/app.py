@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -54,9 +54,20 @@ def build_router() -> APIRouter:
 
     @router.post("/v1/inpaint", response_model=InpaintResponse, summary="Fill a masked region.")
     async def inpaint(
-        req: InpaintRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+        req: InpaintRequest,
+        request: Request,
+        rt: WorkerRuntime = RuntimeDep,
+        deadline: Deadline = DeadlineDep,
     ) -> Response:
-        return json_body(await rt.run(rendered(rt.backend.inpaint), req, deadline=deadline))
+        # A caller that hangs up (the gateway, when its client dropped a stream) cancels the job.
+        return json_body(
+            await rt.run(
+                rendered(rt.backend.inpaint),
+                req,
+                deadline=deadline,
+                disconnected=request.is_disconnected,
+            )
+        )
 
     @router.post(
         "/v1/composite",
@@ -64,9 +75,19 @@ def build_router() -> APIRouter:
         summary="Paste masked pixels of one image at an offset onto another.",
     )
     async def composite(
-        req: CompositeRequest, rt: WorkerRuntime = RuntimeDep, deadline: Deadline = DeadlineDep
+        req: CompositeRequest,
+        request: Request,
+        rt: WorkerRuntime = RuntimeDep,
+        deadline: Deadline = DeadlineDep,
     ) -> Response:
-        return json_body(await rt.run(rendered(rt.backend.composite), req, deadline=deadline))
+        return json_body(
+            await rt.run(
+                rendered(rt.backend.composite),
+                req,
+                deadline=deadline,
+                disconnected=request.is_disconnected,
+            )
+        )
 
     return router
 

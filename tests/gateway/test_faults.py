@@ -153,4 +153,5 @@ def test_redis_down_is_503_then_recovers_without_restart(
             time.sleep(0.2)
     assert session.head == v1  # AOF kept it
     assert c.upload_image(sid, img.png(img.photo(W, H, seed=9))).parent == v1
+    time.sleep(1.6)  # /readyz answers from a probe at most 1.5 s old
     assert tc.get("/readyz").status_code == 200

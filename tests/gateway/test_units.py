@@ -134,8 +134,12 @@ def test_lua_scripts_are_read_from_the_package_s_files() -> None:
         "delete",
         "clear_messages",
         "release",
+        "quota_session",
+        "quota_bytes",
+        "quota_job",
     }
     # Every session script starts with the shared prelude (owner check, TTL, idempotency);
-    # release works on one key and has none.
-    assert all("local function owned" in src for n, src in scripts.items() if n != "release")
-    assert "local function owned" not in scripts["release"]
+    # release (one key) and the quota scripts (a principal's keys) stand alone.
+    alone = {"release", "quota_session", "quota_bytes", "quota_job"}
+    assert all("local function owned" in src for n, src in scripts.items() if n not in alone)
+    assert all("local function owned" not in scripts[n] for n in alone)

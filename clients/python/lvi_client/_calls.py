@@ -43,6 +43,7 @@ from .models import (
     ServiceInfo,
     Session,
     SessionCreate,
+    Usage,
     Version,
 )
 
@@ -236,6 +237,11 @@ def _edit(
 def info() -> Call[ServiceInfo]:
     """Gateway limits and every worker's info (``random_weights`` for the tiny profile)."""
     return Call("GET", "/v1/info", ServiceInfo.model_validate_json)
+
+
+def usage() -> Call[Usage]:
+    """Where the caller stands against its quotas: bytes, live sessions, running long jobs."""
+    return Call("GET", "/v1/usage", Usage.model_validate_json)
 
 
 def ready() -> Call[Readiness]:

@@ -213,6 +213,7 @@ class LviClient(_SyncTransport):
         self.close()
 
     info = _sync(api.info)
+    usage = _sync(api.usage)
     ready = _sync(api.ready)
     create_session = _sync(api.create_session)
     get_session = _sync(api.get_session)
@@ -246,6 +247,7 @@ class AsyncLviClient(_AsyncTransport):
         await self.aclose()
 
     info = _async(api.info)
+    usage = _async(api.usage)
     ready = _async(api.ready)
     create_session = _async(api.create_session)
     get_session = _async(api.get_session)

@@ -47,6 +47,7 @@ STATUS_TYPES: dict[int, tuple[str, str]] = {
     502: ("upstream_error", "bad_gateway"),
     503: ("service_unavailable", "unavailable"),
     504: ("timeout_error", "deadline_exceeded"),
+    507: ("insufficient_storage", "store_full"),
 }
 
 
@@ -164,6 +165,13 @@ class GatewayTimeoutError(APIError):
     status = 504
 
 
+class InsufficientStorageError(APIError):
+    """507: the session store is full (``store_full``) or a storage quota is reached
+    (``quota_exceeded``, ``param`` names the quota)."""
+
+    status = 507
+
+
 # Each status's exception: every APIError subclass above that has a status of its own.
 _BY_STATUS: dict[int, type[APIError]] = {c.status: c for c in APIError.__subclasses__() if c.status}
 
@@ -207,6 +215,7 @@ __all__ = [
     "ErrorDetail",
     "ErrorEnvelope",
     "GatewayTimeoutError",
+    "InsufficientStorageError",
     "InternalServerError",
     "NotFoundError",
     "PayloadTooLargeError",

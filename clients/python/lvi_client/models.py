@@ -387,11 +387,34 @@ class ServiceInfo(BaseModel):
     workers: list[WorkerStatus]
 
 
+class QuotaUsage(BaseModel):
+    """One quota: what is used, and the limit (``None``: no limit)."""
+
+    used: int
+    limit: int | None = None
+
+
+class Usage(BaseModel):
+    """``GET /v1/usage``: where the calling principal stands against its quotas."""
+
+    principal: str
+    bytes: QuotaUsage = Field(description="Image and mask bytes stored in live sessions.")
+    sessions: QuotaUsage = Field(description="Live sessions.")
+    jobs: QuotaUsage = Field(
+        description="Long jobs running now (generate, inpaint, remove, replace, move)."
+    )
+    max_versions_per_session: int
+    max_session_bytes: int
+    rate_limit_per_minute: int | None = None
+
+
 class Readiness(BaseModel):
     """``GET /readyz``."""
 
-    status: Literal["ready", "not_ready"]
-    redis: str
+    status: Literal["ready", "degraded", "not_ready"] = Field(
+        description="degraded: Redis refuses writes (full); reads still work."
+    )
+    redis: str = Field(description="ok, full (refuses writes) or unreachable.")
     workers: list[WorkerStatus]
 
 
@@ -424,6 +447,7 @@ __all__ = [
     "PlannedAction",
     "PointXY",
     "ProgressEvent",
+    "QuotaUsage",
     "Readiness",
     "RemoveRequest",
     "ReplaceRequest",
@@ -432,6 +456,7 @@ __all__ = [
     "ServiceInfo",
     "Session",
     "SessionCreate",
+    "Usage",
     "Version",
     "WorkerStatus",
 ]
