@@ -17,6 +17,7 @@ from lvi.errors import install_error_handlers
 from lvi.worker import RequestContextMiddleware
 
 from .auth import ApiKeyAuth
+from .auth_throttle import FailedAuthThrottle
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
 from .ratelimit import RateLimiter
@@ -73,6 +74,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.store = store
     app.state.auth = ApiKeyAuth.from_string(settings.api_keys, settings.allow_anonymous)
+    app.state.auth_throttle = FailedAuthThrottle(settings.auth_failures_per_minute, 60.0)
     app.state.ratelimiter = RateLimiter(
         store.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
     )
