@@ -1,5 +1,8 @@
 """``lvi up``: the whole stack as supervised local processes, without Docker.
 
+(Over 400 lines on purpose: planning, starting, supervising with restarts and stopping share
+the one ``Launcher`` state; the pure parts already live in components/process/restarts/localstate.)
+
 One table (:data:`launcher.components.COMPONENTS`) says what the stack is made of: name, ``lvi`` sub-command,
 default port, readiness path and start stage. The launcher runs every component that exists
 in this checkout (a worker of :mod:`lvi.registry`, a ``gateway`` or ``frontend`` package,
