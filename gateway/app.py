@@ -19,6 +19,7 @@ from lvi.errors import InsufficientStorage, LviError, install_error_handlers
 from lvi.worker import RequestContextMiddleware
 
 from .auth import ApiKeyAuth
+from .auth_throttle import FailedAuthThrottle
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
 from .planner import Planner, PlannerSettings, make_planner
@@ -89,6 +90,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.store = store
     app.state.auth = ApiKeyAuth.from_string(settings.api_keys, settings.allow_anonymous)
+    app.state.auth_throttle = FailedAuthThrottle(settings.auth_failures_per_minute, 60.0)
     app.state.quotas = store.quotas = Quotas(store.redis, settings, metrics)
 
     def count_store_error(code: str) -> None:

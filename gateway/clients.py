@@ -38,6 +38,7 @@ from lvi.errors import (
     ServiceUnavailable,
     error_for_status,
 )
+from lvi.internal_auth import internal_headers
 from lvi.logs import request_id_var
 from lvi_client.errors import status_of_type
 
@@ -368,6 +369,7 @@ class WorkerClients:
             )
             http = httpx.AsyncClient(
                 base_url=settings.worker_url(name),
+                headers=internal_headers(),  # LVI_INTERNAL_TOKEN: workers answer only us
                 transport=transport,
                 timeout=httpx.Timeout(timeout, connect=settings.connect_timeout_s),
             )

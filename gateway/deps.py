@@ -31,7 +31,16 @@ from .workflows import (
 async def get_principal(request: Request) -> str:
     """Authenticate (401) and rate-limit (429) the caller; returns the principal."""
     state = request.app.state
-    who: str = state.auth.authenticate(request.headers.get("authorization"))
+    throttle = getattr(state, "auth_throttle", None)
+    address = request.client.host if request.client else "?"
+    if throttle is not None:
+        throttle.check(address)
+    try:
+        who: str = state.auth.authenticate(request.headers.get("authorization"))
+    except LviError as e:
+        if throttle is not None and e.status == 401:
+            throttle.failed(address)
+        raise
     try:
         await state.ratelimiter.check(who)
     except LviError as e:

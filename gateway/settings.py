@@ -49,6 +49,12 @@ class GatewaySettings(ComponentSettings):
 
     # -- auth and limits ----------------------------------------------------------------------
     api_keys: str = Field(default="", description="Comma-separated principal:key pairs.")
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications per client address per minute before 429 "
+        "auth_throttled (0: no throttle).",
+    )
     allow_anonymous: bool = Field(
         default=False,
         description="Accept requests without a key as principal 'anonymous' (dev only).",

@@ -5,7 +5,7 @@ lvi gateway [--host H] [--port P]
 lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
 lvi models pull [--profile P] [--only WORKER ...] [--check]
-lvi up [--profile P] [--host H] [--port-offset N]
+lvi up [--profile P] [--host H] [--port-offset N] [--ephemeral-store]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     profile = {"profile": args.profile} if args.profile else {}
     settings = _settings(spec.settings, args.name, args, **profile)
     app = registry.load(spec.app)(settings)
-    return serve(app, settings.host, settings.port, settings.log_level)
+    return serve(app, settings.host, settings.port, settings.log_level, worker=True)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -88,6 +88,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         grace=args.grace,
         only=args.only or None,
+        ephemeral_store=args.ephemeral_store,
+        max_crashes=args.max_crashes,
+        crash_window_s=args.crash_window,
     )
     return up(options)
 
@@ -147,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=15.0, help="seconds to wait for a clean stop before SIGKILL"
     )
     u.add_argument("--only", action="append", help="run only this component (repeatable)")
+    u.add_argument(
+        "--ephemeral-store",
+        action="store_true",
+        help="a throwaway Redis (default: sessions kept in $LVI_CACHE_DIR/redis across runs)",
+    )
+    u.add_argument(
+        "--max-crashes",
+        type=int,
+        default=5,
+        help="give up when one component crashes this many times within --crash-window",
+    )
+    u.add_argument("--crash-window", type=float, default=60.0, help="seconds (see --max-crashes)")
     u.set_defaults(func=cmd_up)
     return parser
 

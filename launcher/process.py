@@ -2,6 +2,8 @@
 
 Each child runs in its own process group, dies with its parent (Linux ``PR_SET_PDEATHSIG``),
 and has its output pumped line by line into a :class:`LogStream`, keeping a tail for errors.
+``start()`` may be called again once the process has exited (``lvi up`` restarts crashed
+children).
 """
 
 from __future__ import annotations
@@ -137,6 +139,13 @@ class Child:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL whatever is left in a dead child's process group (before a restart)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.ready = False
 
     def wait(self, timeout: float) -> bool:
         if self.proc is None:

