@@ -20,7 +20,7 @@ from .auth import ApiKeyAuth
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
 from .ratelimit import RateLimiter
-from .routes import health, openai, sessions
+from .routes import health, library, openai, sessions
 from .sessions import SessionStore
 from .settings import GatewaySettings
 from .workflows import Workflows
@@ -81,6 +81,7 @@ def create_app(
     app.state.workflows = Workflows.build(store, clients, settings, metrics)
     install_error_handlers(app)
     app.include_router(health.build_router())
+    app.include_router(library.build_router())
     app.include_router(sessions.build_router())
     app.include_router(openai.build_router())
     app.add_middleware(

@@ -20,6 +20,7 @@ from lvi.contracts.gateway import (
     RemoveRequest,
     ReplaceRequest,
     SegmentRequest,
+    SegmentResult,
     Session,
     SessionCreate,
     Version,
@@ -253,7 +254,7 @@ def build_router() -> APIRouter:
     @router.post(
         "/{sid}/segment",
         status_code=201,
-        response_model=MaskInfo,
+        response_model=SegmentResult,
         summary="Segment the head image.",
     )
     async def segment(
@@ -319,7 +320,9 @@ def build_router() -> APIRouter:
             idempotency_key: IdempotencyKeyHeader = None,
             if_match: IfMatchHeader = None,
         ) -> Response:
-            stream = wants_stream(request)
+            # A preview answers the image itself: never a stream, never a stored result.
+            preview = bool(getattr(body, "preview", False))
+            stream = wants_stream(request) and not preview
             ctx = await idem.begin(
                 who,
                 session_id(sid),

@@ -13,11 +13,14 @@ from ..clients import WorkerClients
 from ..idempotency import Idempotency
 from ..metrics import GatewayMetrics
 from ..sessions import SessionStore
+from ..sessions.index import SessionIndex
 from ..settings import GatewaySettings
 from .base import Editor
 from .chat import ChatService
 from .edits import EditService
+from .export import SessionExporter
 from .generate import GenerateService
+from .library import SessionLibrary
 from .masks import MaskService
 from .sessions import SessionService
 
@@ -32,6 +35,8 @@ class Workflows:
     edits: EditService
     generate: GenerateService
     chat: ChatService
+    library: SessionLibrary
+    exporter: SessionExporter
 
     @classmethod
     def build(
@@ -42,15 +47,18 @@ class Workflows:
         metrics: GatewayMetrics,
     ) -> Workflows:
         idempotency = Idempotency(store, settings, metrics)
-        editor = Editor(store, settings, metrics)
+        index = SessionIndex(store.redis, settings.session_ttl_s, prefix=store.prefix)
+        editor = Editor(store, settings, metrics, index)
         generate = GenerateService(clients, editor)
         return cls(
             idempotency=idempotency,
-            sessions=SessionService(store, editor, idempotency),
+            sessions=SessionService(store, editor, idempotency, index),
             masks=MaskService(store, clients, editor),
             edits=EditService(clients, editor, generate),
             generate=generate,
             chat=ChatService(store, clients, editor, settings),
+            library=SessionLibrary(store, index),
+            exporter=SessionExporter(store),
         )
 
 
@@ -60,6 +68,8 @@ __all__ = [
     "Editor",
     "GenerateService",
     "MaskService",
+    "SessionExporter",
+    "SessionLibrary",
     "SessionService",
     "Workflows",
 ]

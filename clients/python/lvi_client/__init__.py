@@ -27,7 +27,17 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_from_envelope,
 )
-from .models import ChatDelta, ChatReply, MaskInfo, ProgressEvent, Session, Version
+from .models import (
+    ChatDelta,
+    ChatReply,
+    MaskInfo,
+    ProgressEvent,
+    SegmentResult,
+    Session,
+    SessionPage,
+    SessionSummary,
+    Version,
+)
 
 __all__ = [
     "STATUS_TYPES",
@@ -51,8 +61,11 @@ __all__ = [
     "PermissionDeniedError",
     "ProgressEvent",
     "RateLimitError",
+    "SegmentResult",
     "ServiceUnavailableError",
     "Session",
+    "SessionPage",
+    "SessionSummary",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "Version",
