@@ -369,7 +369,12 @@ class ServiceInfo(BaseModel):
 
     version: str
     random_weights: bool = Field(
-        description="True when any worker runs the 'tiny' profile: outputs are meaningless."
+        description="True when any skill runs random (tiny) weights: its outputs are meaningless."
+    )
+    random_skills: list[str] = Field(
+        default_factory=list,
+        description="The skills with random weights (tiny profile, not a classical backend "
+        "such as GrabCut or OpenCV): what the UI's banner names.",
     )
     profiles: dict[str, str]
     limits: dict[str, int]
