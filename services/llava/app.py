@@ -102,7 +102,8 @@ def build_router() -> APIRouter:
             200: {
                 "headers": TRUNCATION_DOC,
                 "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-            }
+            },
+            404: {"description": "model_not_found: a model this worker does not serve."},
         },
     )
     async def chat_completions(
