@@ -346,6 +346,12 @@ def build_router() -> APIRouter:
             response_model=Version,
             summary=summary,
             name=name,
+            # remove's preview answers the filled image itself (nothing committed).
+            responses=(
+                {200: {"description": "preview", "content": {"image/png": {}}}}
+                if name == "remove"
+                else None
+            ),
         )
 
     edit_route("remove", RemoveRequest, "Remove an object: fill its (dilated) mask.", get_edits)
