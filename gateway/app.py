@@ -25,7 +25,7 @@ from .metrics import GatewayMetrics
 from .planner import Planner, PlannerSettings, make_planner
 from .quotas import Quotas
 from .ratelimit import RateLimiter
-from .routes import act, health, openai, sessions
+from .routes import act, health, library, openai, sessions
 from .sessions import SessionStore
 from .sessions.errors import StoreUnavailable
 from .settings import GatewaySettings
@@ -108,6 +108,7 @@ def create_app(
     install_error_handlers(app)
     _count_store_errors(app, count_store_error)
     app.include_router(health.build_router())
+    app.include_router(library.build_router())
     app.include_router(sessions.build_router())
     app.include_router(act.build_router())
     app.include_router(openai.build_router())

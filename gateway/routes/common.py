@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from lvi.contracts.gateway import Action, ChatDelta, ChatReply, PlanReply, ProgressEvent, Version
+from lvi.images import EncodedImage
 from lvi.sse import Event, as_is, once, stream_response, wants_stream
 
 from ..idempotency import EditContext, Idempotency, Replay
@@ -71,6 +72,14 @@ async def respond(
         last: Any = None
         async for item in events:
             last = item
+        if isinstance(last, EncodedImage):  # a preview: the image itself, nothing stored
+            base = str(ctx.base.id) if ctx.base else ""
+            return Response(
+                last.data,
+                status_code=200,
+                media_type=last.mime_type,
+                headers={"X-Base-Version": base, "Cache-Control": "no-store"},
+            )
         body = last.model_dump(mode="json") if isinstance(last, BaseModel) else last
         headers = {"ETag": f'"{last.id}"'} if isinstance(last, Version) else None
         return JSONResponse(body, status_code=status, headers=headers)

@@ -93,6 +93,22 @@ def _authenticated(request: Request) -> bool:
     return True
 
 
+#: Backends that need no weights: real results in any profile (GrabCut, OpenCV fill).
+CLASSICAL_BACKENDS = frozenset({"grabcut", "opencv"})
+
+
+def random_skills(workers: list[WorkerStatus]) -> list[str]:
+    """Skills whose worker runs random (tiny) weights, so its outputs are meaningless; a
+    classical backend gives real results even in the tiny profile."""
+    return sorted(
+        w.skill
+        for w in workers
+        if w.info
+        and w.info.get("profile") == "tiny"
+        and w.info.get("backend") not in CLASSICAL_BACKENDS
+    )
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["service"])
     cache = InfoCache()
@@ -156,9 +172,11 @@ def build_router() -> APIRouter:
             "session_ttl_s": s.session_ttl_s,
             "rate_limit_per_minute": s.rate_limit_per_minute,
         }
+        random = random_skills(workers)
         return ServiceInfo(
             version=VERSION,
-            random_weights=any(p == "tiny" for p in profiles.values()),
+            random_weights=bool(random),
+            random_skills=random,
             profiles=profiles,
             limits=limits,
             workers=workers,

@@ -20,6 +20,7 @@ from lvi.contracts.gateway import (
     RemoveRequest,
     ReplaceRequest,
     SegmentRequest,
+    SegmentResult,
     Session,
     SessionCreate,
     Version,
@@ -255,7 +256,7 @@ def build_router() -> APIRouter:
     @router.post(
         "/{sid}/segment",
         status_code=201,
-        response_model=MaskInfo,
+        response_model=SegmentResult,
         summary="Segment the head image.",
     )
     async def segment(
@@ -327,7 +328,9 @@ def build_router() -> APIRouter:
             idempotency_key: IdempotencyKeyHeader = None,
             if_match: IfMatchHeader = None,
         ) -> Response:
-            stream = wants_stream(request)
+            # A preview answers the image itself: never a stream, never a stored result.
+            preview = bool(getattr(body, "preview", False))
+            stream = wants_stream(request) and not preview
             ctx = await idem.begin(
                 who,
                 session_id(sid),
@@ -351,6 +354,12 @@ def build_router() -> APIRouter:
             response_model=Version,
             summary=summary,
             name=name,
+            # remove's preview answers the filled image itself (nothing committed).
+            responses=(
+                {200: {"description": "preview", "content": {"image/png": {}}}}
+                if name == "remove"
+                else None
+            ),
         )
 
     edit_route("remove", RemoveRequest, "Remove an object: fill its (dilated) mask.", get_edits)

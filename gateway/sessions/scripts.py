@@ -19,6 +19,7 @@ SESSION_SCRIPTS = (
     "append_messages",
     "delete",
     "clear_messages",
+    "rename",
 )
 
 

@@ -10,6 +10,7 @@ cancelled workflow leaves the session exactly as it was.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from ..idempotency import EditContext
 from ..metrics import GatewayMetrics
 from ..presenters import present_version
 from ..sessions import MaskRecord, SessionStore, VersionRecord
+from ..sessions.index import SessionIndex
 from ..settings import GatewaySettings
 
 #: What a workflow yields (masks workflows yield ``MaskInfo`` as their result).
@@ -36,10 +38,15 @@ class Editor:
     """Reads the head image and masks of an edit, and commits its result as a new version."""
 
     def __init__(
-        self, store: SessionStore, settings: GatewaySettings, metrics: GatewayMetrics
+        self,
+        store: SessionStore,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+        index: SessionIndex | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
+        self.index = index
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
     async def head_image(self, ctx: EditContext) -> EncodedImage:
@@ -65,6 +72,32 @@ class Editor:
                 param="mask_id",
             )
         return rec, rec.encoded(data)
+
+    async def masks(
+        self, ctx: EditContext, mask_ids: list[str], image: EncodedImage, *, allow_stale: bool
+    ) -> tuple[MaskRecord, EncodedMask]:
+        """The stored masks an edit names, combined into one (their union) when several.
+
+        Each must have been made on the head version (409 ``mask_version_mismatch`` unless
+        ``allow_stale``), have ``image``'s size (422) and hold pixels (422 ``empty_mask``).
+        """
+        found = [await self.mask(ctx, mid, image) for mid in mask_ids]
+        head = ctx.base.id if ctx.base else None
+        for rec, _ in found:
+            if not allow_stale and rec.version is not None and rec.version != head:
+                raise Conflict(
+                    f"Mask {rec.mask_id} was made on version {rec.version}, but the head is "
+                    f"version {head}: segment the head again, or send allow_stale_mask=true.",
+                    code="mask_version_mismatch",
+                    param="mask_ids" if len(mask_ids) > 1 else "mask_id",
+                )
+            if rec.area == 0:
+                raise Unprocessable(
+                    f"Mask {rec.mask_id} has no pixels.", code="empty_mask", param="mask_id"
+                )
+        if len(found) == 1:
+            return found[0]
+        return await asyncio.to_thread(union_masks, found)
 
     async def commit(
         self,
@@ -104,4 +137,33 @@ class Editor:
         )
         ctx.claim = None  # stored with the commit
         self.metrics.versions_created.labels(operation).inc()
+        if self.index is not None:  # the session moves to the top of the caller's list
+            await self.index.touch(ctx.principal, ctx.sid, saved.created_at)
         return present_version(ctx.sid, saved)
+
+
+def union_masks(found: list[tuple[MaskRecord, EncodedMask]]) -> tuple[MaskRecord, EncodedMask]:
+    """One mask of several (decodes them: run it in a thread); its record describes the union
+    and keeps the first mask's id and version."""
+    import numpy as np
+
+    from lvi.images import encode_mask
+    from lvi.masks import mask_stats
+
+    union = np.logical_or.reduce([m.to_bool() for _, m in found])
+    bbox, area = mask_stats(union)
+    mask = encode_mask(union)
+    labels = [r.label for r, _ in found if r.label]
+    first = found[0][0]
+    rec = first.model_copy(
+        update={
+            "bbox": bbox,
+            "area": area,
+            "score": None,
+            "label": ", ".join(dict.fromkeys(labels)) or None,
+            "format": mask.image.format,
+            "mode": mask.image.mode,
+            "nbytes": len(mask.image.data),
+        }
+    )
+    return rec, mask

@@ -20,6 +20,7 @@ from lvi.contracts.gateway import (
     ReplaceRequest,
 )
 from lvi.errors import Unprocessable
+from lvi.images import EncodedImage, EncodedMask
 
 from ..clients import WorkerClients
 from ..idempotency import EditContext
@@ -36,18 +37,33 @@ class EditService:
         self.editor = editor
         self.gligen = gligen
 
-    async def remove(self, ctx: EditContext, req: RemoveRequest) -> AsyncIterator[Event]:
+    async def _masks(
+        self, ctx: EditContext, req: RemoveRequest | MoveRequest | ReplaceRequest
+    ) -> tuple[EncodedImage, MaskRecord, EncodedMask]:
         image = await self.editor.head_image(ctx)
-        _, mask = await self.editor.mask(ctx, req.mask_id, image)
+        mrec, mask = await self.editor.masks(
+            ctx, req.masks, image, allow_stale=req.allow_stale_mask
+        )
+        return image, mrec, mask
+
+    async def remove(
+        self, ctx: EditContext, req: RemoveRequest
+    ) -> AsyncIterator[Event | EncodedImage]:
+        """Fill the masks' region -> a new version; with ``preview`` the filled image only
+        (nothing is committed, so the UI can re-fill as its dilation slider moves)."""
+        image, _, mask = await self._masks(ctx, req)
         yield ProgressEvent(stage="inpaint")
         res = await self.clients.inpaint(
             inpaint_api.InpaintRequest(image=image, mask=mask, dilate=req.dilate)
         )
-        yield await self.editor.commit(ctx, res.image, "remove", req.model_dump(exclude_none=True))
+        if req.preview:
+            yield res.image
+            return
+        params = req.model_dump(exclude_none=True, exclude={"preview"})
+        yield await self.editor.commit(ctx, res.image, "remove", params)
 
     async def move(self, ctx: EditContext, req: MoveRequest) -> AsyncIterator[Event]:
-        image = await self.editor.head_image(ctx)
-        mrec, mask = await self.editor.mask(ctx, req.mask_id, image)
+        image, mrec, mask = await self._masks(ctx, req)
         norm: list[float] | None = None
         if req.phrase:
             if mrec.bbox is None:
@@ -97,8 +113,7 @@ class EditService:
         yield await self.editor.commit(ctx, comp.image, "move", params, mask=new_mask)
 
     async def replace(self, ctx: EditContext, req: ReplaceRequest) -> AsyncIterator[Event]:
-        image = await self.editor.head_image(ctx)
-        mrec, mask = await self.editor.mask(ctx, req.mask_id, image)
+        image, mrec, mask = await self._masks(ctx, req)
         if mrec.bbox is None:
             raise Unprocessable("The mask has no pixels.", code="empty_mask", param="mask_id")
         norm, _ = normalise_box(mrec.bbox, image.width, image.height, param="mask_id")

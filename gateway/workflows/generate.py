@@ -116,10 +116,15 @@ class GenerateService:
             yield ProgressEvent(stage="generate")
             yield await self.clients.generate(req)
             return
-        yield ProgressEvent(stage="generate", step=0, total=req.steps)
+        # The first event goes out before the worker is called, so the stream starts at once
+        # (a queued run still gets pings). It is the one step-0 event when the step count is
+        # known; otherwise the worker's ``start`` (with its total) is, so none repeats.
+        first = ProgressEvent(stage="generate", step=0 if req.steps else None, total=req.steps)
+        yield first
         async for ev in self.clients.generate_stream(req):
             if isinstance(ev, gligen.Started):
-                yield ProgressEvent(stage="generate", step=0, total=ev.total)
+                if first.step is None or ev.total != first.total:
+                    yield ProgressEvent(stage="generate", step=0, total=ev.total)
             elif isinstance(ev, gligen.Progress):
                 yield ProgressEvent(stage="generate", step=ev.step, total=ev.total)
             else:

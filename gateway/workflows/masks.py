@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from lvi.contracts import seem
-from lvi.contracts.gateway import MaskInfo, ProgressEvent, SegmentRequest
+from lvi.contracts.gateway import MaskInfo, ProgressEvent, SegmentRequest, SegmentResult
 from lvi.errors import BadRequest, Conflict, Unprocessable
 from lvi.images import EncodedMask, b64decode_payload
 from lvi.masks import mask_stats
@@ -36,9 +36,10 @@ class MaskService:
 
     async def segment(
         self, ctx: EditContext, req: SegmentRequest, *, pick: Pick | None = None
-    ) -> AsyncIterator[Event | MaskInfo]:
-        """The best mask the seem worker finds for the prompts, on the head image (``pick``:
-        which of the worker's masks to keep instead; chat ``act`` picks by position)."""
+    ) -> AsyncIterator[Event | SegmentResult]:
+        """The masks the seem worker finds for the prompts on the head image: one (merged)
+        or, with ``merge`` false, one per object up to ``max_instances``, each stored.
+        ``pick`` keeps one of the worker's masks instead (chat ``act`` picks by position)."""
         limits = self.editor.limits
         image = await self.editor.head_image(ctx)
         stroke: EncodedMask | None = None
@@ -60,42 +61,63 @@ class MaskService:
             text=req.text,
             dilate=req.dilate,
             merge=req.merge,
+            max_masks=req.max_instances,
         )
         yield ProgressEvent(stage="segment")
         res = await self.clients.segment(seem_req)
-        if not res.masks:
+        # A mask without pixels is no answer: nothing is stored, the caller hears why.
+        found = [m for m in res.masks if m.area > 0]
+        if not found:
+            what = "text" if req.text and not (req.points or req.boxes) else None
             raise Unprocessable(
-                "Nothing was found for these prompts.", code="nothing_found", param="text"
+                "Nothing was found for these prompts (the mask would be empty).",
+                code="empty_mask",
+                param=what,
             )
-        best = pick(res.masks) if pick is not None else res.masks[0]
-        if best.mask.size != image.size:
+        if pick is not None:
+            found = [pick(found)]
+        found = found[: 1 if req.merge else req.max_instances]
+        if any(m.mask.size != image.size for m in found):
             raise Unprocessable("The segmentation mask does not match the image size.")
-        rec = MaskRecord(
-            mask_id=new_mask_id(),
-            version=ctx.base.id if ctx.base else None,
-            source="segment",
-            width=image.width,
-            height=image.height,
-            bbox=best.bbox,
-            area=best.area,
-            score=best.score,
-            label=best.label,
-            created_at=time.time(),
-            format=best.mask.image.format,
-            mode=best.mask.image.mode,
-            nbytes=len(best.mask.image.data),
-        )
-        info = present_mask(ctx.sid, rec)
+        now = time.time()
+        stored: list[tuple[MaskRecord, bytes]] = [
+            (
+                MaskRecord(
+                    mask_id=new_mask_id(),
+                    version=ctx.base.id if ctx.base else None,
+                    source="segment",
+                    width=image.width,
+                    height=image.height,
+                    bbox=m.bbox,
+                    area=m.area,
+                    score=m.score,
+                    label=m.label,
+                    created_at=now,
+                    format=m.mask.image.format,
+                    mode=m.mask.image.mode,
+                    nbytes=len(m.mask.image.data),
+                ),
+                m.mask.image.data,
+            )
+            for m in found
+        ]
+        instances = [present_mask(ctx.sid, rec) for rec, _ in stored]
+        result = SegmentResult(**instances[0].model_dump(), instances=instances)
+        # The others first; the best one last, with the Idempotency-Key's result, so a retry
+        # after a failure part-way stores them again rather than answering half a result.
+        for rec, data in stored[1:]:
+            await self.store.add_mask(ctx.sid, ctx.principal, rec, data)
+        rec, data = stored[0]
         await self.store.add_mask(
             ctx.sid,
             ctx.principal,
             rec,
-            best.mask.image.data,
+            data,
             idem=ctx.claim,
-            idem_body=info.model_dump(),
+            idem_body=result.model_dump(),
         )
         ctx.claim = None
-        yield info
+        yield result
 
     async def upload_mask(
         self, ctx: EditContext, data: bytes, version: int | None

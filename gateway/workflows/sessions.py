@@ -14,16 +14,24 @@ from lvi.pngcheck import png_problem
 from ..idempotency import EditContext, Idempotency, fingerprint, parse_if_match
 from ..presenters import present_session, present_version
 from ..sessions import IdemClaim, IdemReplay, SessionStore, VersionRecord
+from ..sessions.index import SessionIndex
 from .base import Editor, Event
 
 
 class SessionService:
     """A caller's sessions and their image versions; every method checks ownership (404)."""
 
-    def __init__(self, store: SessionStore, editor: Editor, idempotency: Idempotency) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        editor: Editor,
+        idempotency: Idempotency,
+        index: SessionIndex | None = None,
+    ) -> None:
         self.store = store
         self.editor = editor
         self.idempotency = idempotency
+        self.index = index
 
     async def create_session(
         self, principal: str, title: str | None, idempotency_key: str | None
@@ -36,7 +44,9 @@ class SessionService:
             fp = fingerprint("create", sid, (title or "").encode())
         else:
             sid = self.store.new_id()
-        await self.store.create(principal, sid, title, fp)
+        meta, created = await self.store.create(principal, sid, title, fp)
+        if created and self.index is not None:
+            await self.index.touch(principal, sid, meta.created_at)
         return await self.session(principal, sid)
 
     async def session(self, principal: str, sid: str) -> Session:
@@ -46,6 +56,8 @@ class SessionService:
 
     async def delete_session(self, principal: str, sid: str) -> None:
         await self.store.delete(sid, principal)
+        if self.index is not None:
+            await self.index.forget(principal, sid)
 
     async def clear_messages(self, principal: str, sid: str) -> None:
         """Start the conversation over (the UI's "Clear chat"); images are untouched."""

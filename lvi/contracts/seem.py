@@ -83,18 +83,20 @@ class SegmentRequest(BaseModel):
 
 
 class SegmentMask(BaseModel):
-    """One mask. ``score`` is SAM's predicted IoU (the detector's confidence for text matches,
-    1.0 for GrabCut); ``label`` is the phrase that found it, else ``object``."""
+    """One mask. ``score`` is the model's: SAM's predicted IoU (times the detector's
+    confidence for text matches); with GrabCut the detector's confidence for a text match,
+    else ``None`` (GrabCut has no confidence); ``label`` is the phrase that found it, else
+    ``object``."""
 
     mask: Base64Mask
-    score: float
+    score: float | None = None
     bbox: list[int] = Field(description="[x0, y0, x1, y1], x1/y1 exclusive; zeros when empty.")
     area: int = Field(description="Pixels inside the mask.")
     label: str = "object"
 
 
 class SegmentResponse(BaseModel):
-    """Masks, best first (highest score first)."""
+    """Masks, best first (highest score first; unscored GrabCut masks in prompt order)."""
 
     masks: list[SegmentMask]
     width: int

@@ -14,7 +14,7 @@ from lvi.contracts.llava import (
     ChatCompletionResponse,
     ModelList,
 )
-from lvi.errors import ErrorEnvelope
+from lvi.errors import ErrorEnvelope, NotFound
 from lvi.sse import DONE, Event, data_error, stream_response
 from lvi.worker import Deadline, DeadlineDep, create_worker_app
 from services.llava.backends import build_backend
@@ -68,6 +68,25 @@ async def stream_reply(handle: StreamHandle) -> Response:
     )
 
 
+#: The generic name every LLaVA worker answers to, whatever its model id (docs and SDK use it).
+GENERIC_MODEL = "llava"
+
+
+def check_model(svc: ChatService, model: str | None) -> None:
+    """OpenAI's answer to a model name this worker does not serve: 404 ``model_not_found``
+    (an empty or missing name means the served model)."""
+    if not model:
+        return
+    served = {card.id for card in svc.models().data} | {GENERIC_MODEL}
+    if model not in served:
+        raise NotFound(
+            f"The model '{model[:256]}' does not exist; this worker serves "
+            f"{', '.join(sorted(served))}.",
+            code="model_not_found",
+            param="model",
+        )
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["llava"], responses=ERRORS)
 
@@ -83,13 +102,15 @@ def build_router() -> APIRouter:
             200: {
                 "headers": TRUNCATION_DOC,
                 "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-            }
+            },
+            404: {"description": "model_not_found: a model this worker does not serve."},
         },
     )
     async def chat_completions(
         req: ChatCompletionRequest, request: Request, deadline: Deadline = DeadlineDep
     ) -> Response:
         svc = get_chat(request)
+        check_model(svc, req.model)
         chat = svc.parse(req)
         if chat.stream:
             return await stream_reply(await svc.stream(chat, deadline))

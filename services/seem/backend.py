@@ -39,11 +39,17 @@ log = logging.getLogger("lvi.seem")
 
 @dataclass
 class _Mask:
-    """A candidate before encoding: full-resolution pixels, score, label."""
+    """A candidate before encoding: full-resolution pixels, the model's score (``None``
+    when no model scored it: GrabCut without a detector), label."""
 
     pixels: np.ndarray
-    score: float
+    score: float | None
     label: str
+
+
+def _rank(m: _Mask) -> float:
+    # Unscored masks (GrabCut) keep their prompt order, after any scored one.
+    return -m.score if m.score is not None else 1.0
 
 
 class SeemBackend:
@@ -163,12 +169,14 @@ class SeemBackend:
                 masks = []
                 for obj in objects:
                     job.check()
-                    masks.append(_Mask(self.grabcut.segment(rgb, obj), 1.0, obj.label))
+                    # GrabCut has no confidence: the score is the detector's, if text found it.
+                    masks.append(_Mask(self.grabcut.segment(rgb, obj), obj.score, obj.label))
         if req.merge and masks:
             union = np.logical_or.reduce([m.pixels for m in masks])
             labels_seen = list(dict.fromkeys(m.label for m in masks))
-            masks = [_Mask(union, max(m.score for m in masks), ", ".join(labels_seen))]
-        masks.sort(key=lambda m: -m.score)
+            scored = [m.score for m in masks if m.score is not None]
+            masks = [_Mask(union, max(scored) if scored else None, ", ".join(labels_seen))]
+        masks.sort(key=_rank)
         out: list[SegmentMask] = []
         for m in masks[: req.max_masks]:
             job.check()
@@ -176,7 +184,7 @@ class SeemBackend:
             out.append(
                 SegmentMask(
                     mask=encode_mask(px),
-                    score=round(m.score, 6),
+                    score=round(m.score, 6) if m.score is not None else None,
                     bbox=list(mask_bbox(px) or (0, 0, 0, 0)),  # the contract's empty box
                     area=int(np.count_nonzero(px)),
                     label=m.label,

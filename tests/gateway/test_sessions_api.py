@@ -281,6 +281,7 @@ def test_info_and_metrics(alice: LviClient, gw: TestClient) -> None:
     states = {w.name: w.state for w in info.workers}
     assert states["inpaint"] == "ready" and states["llava"] == "unreachable"
     assert info.random_weights  # the inpaint worker runs the tiny profile
+    assert info.random_skills == ["inpainting"]  # tiny LaMa: random; unreachable ones unknown
     assert info.profiles["inpaint"] == "tiny"
     text = gw.get("/metrics").text
     assert "lvi_http_request_seconds" in text and "lvi_gateway_versions_created_total" in text

@@ -13,10 +13,12 @@ from redis.crc import key_slot
 from gateway.auth import ApiKeyAuth
 from gateway.clients import CircuitBreaker, WorkerClient
 from gateway.idempotency import idem_lease_s, parse_if_match
+from gateway.routes.health import random_skills
 from gateway.sessions import SessionKeys, load_scripts
 from gateway.settings import GatewaySettings
 from gateway.workflows.generate import normalise_box
 from lvi.contracts import gligen
+from lvi.contracts.gateway import WorkerStatus
 from lvi.errors import BadGateway, BadRequest, Unauthorized, Unprocessable
 from lvi_client import ConflictError, ServiceUnavailableError, error_from_envelope
 
@@ -133,6 +135,7 @@ def test_lua_scripts_are_read_from_the_package_s_files() -> None:
         "append_messages",
         "delete",
         "clear_messages",
+        "rename",
         "release",
         "quota_session",
         "quota_bytes",
@@ -143,3 +146,18 @@ def test_lua_scripts_are_read_from_the_package_s_files() -> None:
     alone = {"release", "quota_session", "quota_bytes", "quota_job"}
     assert all("local function owned" in src for n, src in scripts.items() if n not in alone)
     assert all("local function owned" not in scripts[n] for n in alone)
+
+
+def test_random_skills_are_tiny_learned_backends_only() -> None:
+    def w(skill: str, profile: str, backend: str) -> WorkerStatus:
+        info = {"profile": profile, "backend": backend}
+        return WorkerStatus(name=skill, skill=skill, url="u", state="ready", info=info)
+
+    workers = [
+        w("segmentation", "tiny", "grabcut"),  # classical: real masks without weights
+        w("inpainting", "tiny", "opencv"),
+        w("generation", "tiny", "diffusers"),
+        w("chat", "gpu", "transformers"),
+        WorkerStatus(name="x", skill="x", url="u", state="unreachable"),
+    ]
+    assert random_skills(workers) == ["generation"]

@@ -89,7 +89,10 @@ def test_painted_mask_replace_inpaint_generate(
     assert [e.step for e in steps] == list(range(1, STEPS + 1))
     assert steps[-1].total == STEPS
 
-    v4 = alice.move(sid, m.mask_id, 30, 10, phrase="a red ball", steps=STEPS, seed=3)
+    # The mask was painted on v1 (the head is v3): applying it anyway must be asked for.
+    v4 = alice.move(
+        sid, m.mask_id, 30, 10, phrase="a red ball", steps=STEPS, seed=3, allow_stale_mask=True
+    )
     assert (v4.operation, v4.seed, v4.params["phrase"]) == ("move", 3, "a red ball")
 
     v5 = alice.generate(

@@ -36,7 +36,10 @@ from .models import (
     PlannedAction,
     PlanReply,
     ProgressEvent,
+    SegmentResult,
     Session,
+    SessionPage,
+    SessionSummary,
     Version,
 )
 
@@ -66,8 +69,11 @@ __all__ = [
     "PlannedAction",
     "ProgressEvent",
     "RateLimitError",
+    "SegmentResult",
     "ServiceUnavailableError",
     "Session",
+    "SessionPage",
+    "SessionSummary",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "Version",

@@ -5,7 +5,7 @@ plus how to parse the JSON answer, and, for a streamed call, how to read each se
 event. :mod:`lvi_client.client` binds these builders to a sync and an async transport, so
 both clients share this one definition of the API (names, parameters, docstrings).
 
-Over 400 lines on purpose: it is the whole public API, one short function per route (22), in
+Over 400 lines on purpose: it is the whole public API, one short function per route (26), in
 the order of docs/API.md; split, the one definition would be scattered again.
 """
 
@@ -40,9 +40,13 @@ from .models import (
     RemoveRequest,
     ReplaceRequest,
     SegmentRequest,
+    SegmentResult,
     ServiceInfo,
     Session,
     SessionCreate,
+    SessionPage,
+    SessionSummary,
+    SessionUpdate,
     Usage,
     Version,
 )
@@ -52,6 +56,7 @@ M = TypeVar("M", bound=BaseModel)
 ImageInput = bytes | str | Path
 ProgressCallback = Callable[[ProgressEvent], None]
 IfMatch = int | str | None
+MaskRef = str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,11 @@ def _chat_reply(body: bytes) -> ChatItem:
     return ChatReply.model_validate_json(body)
 
 
+def _mask_refs(mask: MaskRef) -> dict[str, Any]:
+    """``mask_id`` for one id, ``mask_ids`` for a list (edited together as their union)."""
+    return {"mask_id": mask} if isinstance(mask, str) else {"mask_ids": list(mask)}
+
+
 def _edit(
     session_id: str,
     operation: str,
@@ -261,6 +271,30 @@ def create_session(
 def get_session(session_id: str) -> Call[Session]:
     """The session: its versions, head, masks and messages."""
     return Call("GET", f"/v1/sessions/{session_id}", Session.model_validate_json)
+
+
+def list_sessions(*, limit: int = 20, cursor: str | None = None) -> Call[SessionPage]:
+    """A page of the caller's sessions, most recently changed first (pass the page's
+    ``next_cursor`` as ``cursor`` for the next one)."""
+    params: dict[str, Any] = {"limit": limit}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return Call("GET", "/v1/sessions", SessionPage.model_validate_json, params=params)
+
+
+def rename_session(session_id: str, title: str | None) -> Call[SessionSummary]:
+    """Set (or with ``None`` clear) the session's title."""
+    # Checked locally ("" for None: _build drops None values); an explicit null clears it.
+    _build(SessionUpdate, title=title if title is not None else "")
+    body = {"title": title}
+    return Call(
+        "PATCH", f"/v1/sessions/{session_id}", SessionSummary.model_validate_json, json_body=body
+    )
+
+
+def export_session(session_id: str) -> Call[bytes]:
+    """The whole session as zip bytes: versions/, masks/, session.json, chat.json, chat.md."""
+    return Call("GET", f"/v1/sessions/{session_id}/export", _bytes)
 
 
 def delete_session(session_id: str) -> Call[None]:
@@ -391,14 +425,17 @@ def segment(
     stroke: str | None = None,
     text: str | None = None,
     dilate: int = 0,
+    merge: bool = True,
+    max_instances: int | None = None,
     idempotency_key: str | None = None,
-) -> Call[MaskInfo]:
-    """A mask from clicks (``labels``: 1 include, 0 exclude), boxes, a scribble or text."""
+) -> Call[SegmentResult]:
+    """A mask from clicks (``labels``: 1 include, 0 exclude), boxes, a scribble or text.
+    With ``merge=False``, one mask per object (box, text instance) in ``instances``."""
     prompt = {"points": points, "labels": labels, "boxes": boxes, "stroke": stroke, "text": text}
-    req = _build(SegmentRequest, dilate=dilate, **prompt)
+    req = _build(SegmentRequest, dilate=dilate, merge=merge, max_instances=max_instances, **prompt)
     headers = _edit_headers(None, idempotency_key, False)
     path = f"/v1/sessions/{session_id}/segment"
-    return _post(path, MaskInfo.model_validate_json, req, headers=headers)
+    return _post(path, SegmentResult.model_validate_json, req, headers=headers)
 
 
 def upload_mask(
@@ -429,21 +466,30 @@ def get_mask(session_id: str, mask_id: str) -> Call[bytes]:
 # -- edits ------------------------------------------------------------------------------------
 def remove(
     session_id: str,
-    mask_id: str,
+    mask_id: MaskRef,
     *,
     if_match: IfMatch = None,
     idempotency_key: str | None = None,
     on_progress: ProgressCallback | None = None,
     **params: Any,
 ) -> Call[Version]:
-    """Fill the masked object's place (``dilate`` pixels more)."""
-    req = _build(RemoveRequest, mask_id=mask_id, **params)
+    """Fill the masked objects' place (``dilate`` pixels more); ``mask_id`` may be a list."""
+    req = _build(RemoveRequest, **_mask_refs(mask_id), **params)
     return _edit(session_id, "remove", req, if_match, idempotency_key, on_progress)
+
+
+def remove_preview(
+    session_id: str, mask_id: MaskRef, *, if_match: IfMatch = None, **params: Any
+) -> Call[bytes]:
+    """What ``remove`` would make, as PNG bytes; nothing is committed."""
+    req = _build(RemoveRequest, **_mask_refs(mask_id), preview=True, **params)
+    headers = _edit_headers(if_match, None, False)
+    return _post(f"/v1/sessions/{session_id}/remove", _bytes, req, headers=headers)
 
 
 def move(
     session_id: str,
-    mask_id: str,
+    mask_id: MaskRef,
     dx: int,
     dy: int,
     *,
@@ -454,13 +500,13 @@ def move(
     **params: Any,
 ) -> Call[Version]:
     """Move the object by (dx, dy): its own pixels, or regenerated from ``phrase``."""
-    req = _build(MoveRequest, mask_id=mask_id, dx=dx, dy=dy, phrase=phrase, **params)
+    req = _build(MoveRequest, **_mask_refs(mask_id), dx=dx, dy=dy, phrase=phrase, **params)
     return _edit(session_id, "move", req, if_match, idempotency_key, on_progress)
 
 
 def replace(
     session_id: str,
-    mask_id: str,
+    mask_id: MaskRef,
     phrase: str,
     *,
     if_match: IfMatch = None,
@@ -469,7 +515,7 @@ def replace(
     **params: Any,
 ) -> Call[Version]:
     """Regenerate the object inside its box from a new ``phrase`` (GLIGEN)."""
-    req = _build(ReplaceRequest, mask_id=mask_id, phrase=phrase, **params)
+    req = _build(ReplaceRequest, **_mask_refs(mask_id), phrase=phrase, **params)
     return _edit(session_id, "replace", req, if_match, idempotency_key, on_progress)
 
 

@@ -30,6 +30,8 @@ MAX_PHRASE = 200
 MAX_CHAT_CHARS = 8000
 MAX_POINTS = 64
 MAX_SEED = 2**32 - 1
+MAX_INSTANCES = 16  # masks one segment call may store (merge=false)
+MAX_EDIT_MASKS = 16  # masks one edit may combine (mask_ids)
 
 Coord = Annotated[float, Field(ge=-1e6, le=1e6)]
 PointXY = Annotated[list[Coord], Field(min_length=2, max_length=2)]
@@ -81,10 +83,21 @@ class MaskInfo(BaseModel):
     height: int
     bbox: list[int] | None = Field(None, description="[x0, y0, x1, y1], x1/y1 exclusive.")
     area: int | None = None
-    score: float | None = None
+    score: float | None = Field(
+        None, description="The model's confidence; null for GrabCut or a painted mask."
+    )
     label: str | None = None
     created_at: float
     url: str
+
+
+class SegmentResult(MaskInfo):
+    """Answer of ``POST .../segment``: the best mask's fields at the top level (as before), and
+    every mask stored by this call in ``instances``, best first (one when ``merge``)."""
+
+    instances: list[MaskInfo] = Field(
+        default_factory=list, description="Every mask stored by this call, best first."
+    )
 
 
 class Message(BaseModel):
@@ -114,6 +127,37 @@ class Session(BaseModel):
     versions: list[Version]
     masks: list[MaskInfo]
     messages: list[Message]
+
+
+class SessionUpdate(BaseModel):
+    """Body of ``PATCH /v1/sessions/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(max_length=200, description="The new title (null clears it).")
+
+
+class SessionSummary(BaseModel):
+    """One row of ``GET /v1/sessions``."""
+
+    id: str
+    title: str | None = None
+    created_at: float
+    updated_at: float
+    head: int | None
+    versions: int = Field(description="How many versions the session holds.")
+    thumbnail_url: str | None = Field(
+        None, description="The head image's URL (null before the first image)."
+    )
+
+
+class SessionPage(BaseModel):
+    """A page of the caller's sessions, most recently updated first."""
+
+    sessions: list[SessionSummary]
+    next_cursor: str | None = Field(
+        None, description="Pass as ?cursor= for the next page; null on the last page."
+    )
 
 
 class Checkout(BaseModel):
@@ -265,7 +309,12 @@ class SegmentRequest(BaseModel):
     )
     dilate: int = Field(0, ge=0, le=256)
     merge: bool = Field(
-        True, description="Several objects found (boxes, text): one mask of them all."
+        True,
+        description="Several objects found (boxes, text): one mask of them all. False: one "
+        "mask per object (per box, per text instance), each stored with its own mask_id.",
+    )
+    max_instances: int = Field(
+        MAX_INSTANCES, ge=1, le=MAX_INSTANCES, description="Cap on masks kept when not merged."
     )
 
     @model_validator(mode="after")
@@ -287,6 +336,38 @@ class _Edit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MaskId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _MaskEdit(_Edit):
+    """An edit of one or several stored masks (several are combined into one region)."""
+
+    mask_id: MaskId | None = Field(None, description="One mask (or give mask_ids).")
+    mask_ids: list[MaskId] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_EDIT_MASKS,
+        description="Several masks, edited together as their union.",
+    )
+    allow_stale_mask: bool = Field(
+        False,
+        description="Apply masks made on another version than the head (else 409 "
+        "mask_version_mismatch).",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> _MaskEdit:
+        if (self.mask_id is None) == (self.mask_ids is None):
+            raise ValueError("give exactly one of mask_id or mask_ids")
+        return self
+
+    @property
+    def masks(self) -> list[str]:
+        """The mask ids, in order, without repeats."""
+        ids = [self.mask_id] if self.mask_id is not None else list(self.mask_ids or [])
+        return list(dict.fromkeys(ids))
+
+
 class _Diffusion(_Edit):
     steps: int | None = Field(None, ge=1, le=150, description="Unset: the worker's default.")
     guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
@@ -294,18 +375,21 @@ class _Diffusion(_Edit):
     negative_prompt: str | None = Field(None, max_length=MAX_PROMPT)
 
 
-class RemoveRequest(_Edit):
-    """Fill the masked region (the inpaint worker) -> a new version."""
+class RemoveRequest(_MaskEdit):
+    """Fill the masked region (the inpaint worker) -> a new version, or with ``preview`` the
+    filled image only (PNG bytes, nothing committed)."""
 
-    mask_id: str = Field(min_length=1, max_length=64)
     dilate: int = Field(10, ge=0, le=256, description="Grow the mask by this many pixels.")
+    preview: bool = Field(
+        False,
+        description="Answer the filled image (image/png bytes, 200) without committing a version.",
+    )
 
 
-class MoveRequest(_Diffusion):
+class MoveRequest(_Diffusion, _MaskEdit):
     """Fill the old place, then paste the object's own pixels at (dx, dy); or, with a
     ``phrase``, regenerate it there with GLIGEN grounded inpainting."""
 
-    mask_id: str = Field(min_length=1, max_length=64)
     dx: int = Field(ge=-16384, le=16384)
     dy: int = Field(ge=-16384, le=16384)
     dilate: int = Field(10, ge=0, le=256)
@@ -314,10 +398,9 @@ class MoveRequest(_Diffusion):
     feather: int = Field(2, ge=0, le=64)
 
 
-class ReplaceRequest(_Diffusion):
+class ReplaceRequest(_Diffusion, _MaskEdit):
     """GLIGEN grounded inpainting inside the object's box with a new phrase."""
 
-    mask_id: str = Field(min_length=1, max_length=64)
     phrase: Phrase
     prompt: str | None = Field(None, max_length=MAX_PROMPT)
     use_mask: bool = Field(
@@ -380,7 +463,12 @@ class ServiceInfo(BaseModel):
 
     version: str
     random_weights: bool = Field(
-        description="True when any worker runs the 'tiny' profile: outputs are meaningless."
+        description="True when any skill runs random (tiny) weights: its outputs are meaningless."
+    )
+    random_skills: list[str] = Field(
+        default_factory=list,
+        description="The skills with random weights (tiny profile, not a classical backend "
+        "such as GrabCut or OpenCV): what the UI's banner names.",
     )
     profiles: dict[str, str]
     limits: dict[str, int]
@@ -424,6 +512,8 @@ __all__ = [
     "IF_MATCH_HEADER",
     "MAX_BOXES",
     "MAX_CHAT_CHARS",
+    "MAX_EDIT_MASKS",
+    "MAX_INSTANCES",
     "MAX_PHRASE",
     "MAX_POINTS",
     "MAX_PROMPT",
@@ -453,9 +543,13 @@ __all__ = [
     "ReplaceRequest",
     "Seed",
     "SegmentRequest",
+    "SegmentResult",
     "ServiceInfo",
     "Session",
     "SessionCreate",
+    "SessionPage",
+    "SessionSummary",
+    "SessionUpdate",
     "Usage",
     "Version",
     "WorkerStatus",

@@ -67,9 +67,11 @@ def check_masks(out: dict[str, Any], w: int = W, h: int = H) -> list[np.ndarray]
             assert m["bbox"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         else:
             assert m["bbox"] == [0, 0, 0, 0]
-        assert 0.0 <= m["score"] <= 1.0 and isinstance(m["label"], str) and m["label"]
+        score = m["score"]
+        assert score is None or 0.0 <= score <= 1.0
+        assert isinstance(m["label"], str) and m["label"]
         masks.append(px)
-    scores = [m["score"] for m in out["masks"]]
+    scores = [m["score"] for m in out["masks"] if m["score"] is not None]
     assert scores == sorted(scores, reverse=True)
     return masks
 
@@ -262,6 +264,7 @@ def test_grabcut_fallback_segments_a_real_scene(grabcut: ServerProcess) -> None:
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["backend"] == "grabcut" and out["cache_hit"] is False
+    assert out["masks"][0]["score"] is None  # GrabCut has no confidence of its own
     (mask,) = check_masks(out, w=rgb.shape[1], h=rgb.shape[0])
     assert iou(mask, gt) >= 0.9
     # Two boxes, a click and a stroke: one mask per box, plus one for the free click.
