@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -162,26 +162,22 @@ class SessionHandlers:
             await self.client.upload_image(state.session_id, Path(path))
             return await self._view(state)
 
-    async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
+    async def _move_head(
+        self, state: UiState, call: Callable[[str], Awaitable[object]]
+    ) -> tuple[UiState, HeadView]:
+        """Undo, redo or checkout: ``call(session_id)``, then show the new head."""
         state = await self.ensure_session(state)
         assert state.session_id
-        with user_errors():
-            await self.client.undo(state.session_id)
-            return await self._view(state)
+        return await self._apply(state, call(state.session_id))
+
+    async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
+        return await self._move_head(state, self.client.undo)
 
     async def redo(self, state: UiState) -> tuple[UiState, HeadView]:
-        state = await self.ensure_session(state)
-        assert state.session_id
-        with user_errors():
-            await self.client.redo(state.session_id)
-            return await self._view(state)
+        return await self._move_head(state, self.client.redo)
 
     async def checkout(self, state: UiState, version: int) -> tuple[UiState, HeadView]:
-        state = await self.ensure_session(state)
-        assert state.session_id
-        with user_errors():
-            await self.client.checkout(state.session_id, int(version))
-            return await self._view(state)
+        return await self._move_head(state, lambda sid: self.client.checkout(sid, int(version)))
 
     async def checkout_index(self, state: UiState, index: int) -> tuple[UiState, HeadView]:
         """A click on the history strip: its n-th thumbnail is the n-th version."""
