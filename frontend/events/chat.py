@@ -1,4 +1,4 @@
-"""Chat events: a streamed turn (Enter or Send) and clearing the conversation."""
+"""Chat events: a streamed turn (Enter or Send), stopping it, and clearing the conversation."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def wire_chat(ctl: Controller, views: Views) -> None:
 
     inputs = [page.state, chat.chat_in, chat.chatbot, chat.temperature, chat.top_p, chat.max_tokens]
     outputs = [chat.chatbot, chat.chat_in]
-    chat.chat_in.submit(on_chat, inputs, outputs, api_name="chat", show_progress="hidden")
-    chat.send.click(on_chat, inputs, outputs, api_visibility="private", show_progress="hidden")
+    submitted = chat.chat_in.submit(
+        on_chat, inputs, outputs, api_name="chat", show_progress="hidden"
+    )
+    sent = chat.send.click(
+        on_chat, inputs, outputs, api_visibility="private", show_progress="hidden"
+    )
+    # Stop: the reply so far stays on screen; the closed stream cancels LLaVA's generation.
+    chat.stop.click(None, cancels=[submitted, sent], api_visibility="private")
     chat.clear.click(on_clear_chat, [page.state], [chat.chatbot], api_name="clear_chat")

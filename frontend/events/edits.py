@@ -111,7 +111,8 @@ def edits(ctl: Controller, page: Page) -> list[Edit]:
 
 
 def wire_edits(ctl: Controller, views: Views) -> None:
-    """Each edit's button, with the gateway's progress shown on the image."""
+    """Each edit's button, with the gateway's progress shown on the image and the job bar,
+    and the job bar's Cancel."""
     page = views.page
     advanced = page.advanced
     buttons = {
@@ -121,15 +122,20 @@ def wire_edits(ctl: Controller, views: Views) -> None:
         "inpaint": page.inpaint.button,
         "generate": page.generate.button,
     }
+    events: list[dict[str, Any]] = []  # a Dependency is a dict
     for edit in edits(ctl, page):
         diffusion = [advanced.steps, advanced.guidance, advanced.seed] if edit.diffusion else []
-        buttons[edit.name].click(
+        event = buttons[edit.name].click(
             edit_handler(edit, views),
             [page.state, *edit.inputs.values(), *diffusion],
             views.head_outputs,
             api_name=edit.name,
-            show_progress_on=[page.image.editor],
+            # On the image, and on the bar under the tabs where the buttons are.
+            show_progress_on=[page.image.editor, page.jobs.status],
         )
+        events.append(event)
+    # Cancelling the event cancels its handler's task, which closes the gateway stream.
+    page.jobs.cancel.click(None, cancels=events, api_visibility="private")
     wire_canvas(ctl, views)
 
 

@@ -14,6 +14,7 @@ class ChatPanel:
     chatbot: gr.Chatbot
     chat_in: gr.Textbox
     send: gr.Button
+    stop: gr.Button
     clear: gr.Button
     temperature: gr.Slider
     top_p: gr.Slider
@@ -35,6 +36,8 @@ def build_chat_panel() -> ChatPanel:
             scale=5,
         )
         send = gr.Button("Send", variant="primary", elem_id="chat-send", scale=1)
+        # Stops the streamed reply: closing the stream cancels the generation in LLaVA.
+        stop = gr.Button("Stop", variant="stop", elem_id="chat-stop", scale=1)
     clear = gr.Button("Clear chat", elem_id="chat-clear", size="sm")
     with gr.Accordion("Chat options", open=True, elem_id="chat-options"):
         temperature = gr.Slider(
@@ -44,4 +47,4 @@ def build_chat_panel() -> ChatPanel:
         max_tokens = gr.Slider(
             16, 1024, value=512, step=16, label="Max output tokens", elem_id="max-tokens"
         )
-    return ChatPanel(chatbot, chat_in, send, clear, temperature, top_p, max_tokens)
+    return ChatPanel(chatbot, chat_in, send, stop, clear, temperature, top_p, max_tokens)

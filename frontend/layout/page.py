@@ -27,6 +27,7 @@ class Page:
     inpaint: tabs.InpaintTab
     generate: tabs.GenerateTab
     advanced: tabs.AdvancedOptions
+    jobs: tabs.JobBar
     chat: ChatPanel
 
 
@@ -49,7 +50,8 @@ def build_page(examples: list[str], storage_secret: str) -> Page:
                 edit = tabs.build_edit_tab()
                 inpaint = tabs.build_inpaint_tab()
                 generate = tabs.build_generate_tab()
+            jobs = tabs.build_job_bar()
             advanced = tabs.build_advanced_options()
         with gr.Column(scale=4):  # right: the chat
             chat = build_chat_panel()
-    return Page(browser, state, banner, image, edit, inpaint, generate, advanced, chat)
+    return Page(browser, state, banner, image, edit, inpaint, generate, advanced, jobs, chat)

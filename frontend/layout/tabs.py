@@ -271,3 +271,24 @@ def build_advanced_options() -> AdvancedOptions:
                 elem_id="seed",
             )
     return AdvancedOptions(steps, guidance, beta, seed)
+
+
+@dataclass
+class JobBar:
+    """Under the tabs, next to their buttons: the running edit's progress and its Cancel."""
+
+    status: gr.Markdown
+    cancel: gr.Button
+
+
+def build_job_bar() -> JobBar:
+    with gr.Row(equal_height=True, elem_id="job-bar"):
+        status = gr.Markdown(
+            "Progress of the running edit shows here and on the image.",
+            elem_id="job-status",
+            min_height=48,
+        )
+        # Cancelling closes the gateway stream, which cancels the worker's job: nothing is
+        # saved and the head stays where it was.
+        cancel = gr.Button("Cancel", elem_id="cancel-btn", variant="stop", size="sm", scale=0)
+    return JobBar(status, cancel)
