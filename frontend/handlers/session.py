@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
+
 from frontend.handlers.errors import (
     TINY_BANNER,
     Gateway,
@@ -27,7 +29,14 @@ from lvi.contracts.gateway import (
 )
 from lvi_client import (
     APIError,
+    ConflictError,
     NotFoundError,
+)
+
+HEAD_MOVED = "head_moved"  # the gateway's 409 code for an If-Match on an old head
+STALE_TAB = (
+    "This session changed in another tab or window: it now shows the latest version. "
+    "Check it, then try your edit again."
 )
 
 
@@ -193,7 +202,14 @@ class SessionHandlers:
         """The one path every edit takes: await the gateway call (its failure becomes a
         ``gr.Error``), then show the new head."""
         with user_errors():
-            await call
+            try:
+                await call
+            except ConflictError as exc:
+                if exc.code != HEAD_MOVED:
+                    raise
+                # The edit was made on a head another tab (or client) has since moved: show
+                # the session as it is now, not an error; the user redoes it on that head.
+                gr.Warning(STALE_TAB, title="Updated")
             return await self._view(state)
 
     # guards
