@@ -30,7 +30,30 @@ CSS = """
 #tiny-banner { background: #fff4ce; border: 1px solid #e0b400; border-radius: 6px;
   padding: 4px 12px; }
 #head-summary p { margin: 0; }
+/* The history strip is one row that scrolls sideways (it wrapped after 8 versions and hid
+   the newest); FOLLOW_HISTORY keeps the newest in view. */
+#history .grid-wrap { overflow-x: auto; overflow-y: hidden; }
+#history .grid-container { grid-auto-flow: column; grid-template-columns: none;
+  grid-template-rows: 1fr; grid-auto-columns: 100px; }
 """
+# Runs once per page: whenever the history strip is re-rendered, scroll it to its end (the
+# newest version), then to the head's thumbnail if that is an older one.
+FOLLOW_HISTORY = """() => {
+  const follow = (wrap) => {
+    wrap.scrollLeft = wrap.scrollWidth;
+    const head = wrap.querySelector('.thumbnail-item.selected');
+    if (head) head.scrollIntoView({block: 'nearest', inline: 'nearest'});
+  };
+  const watch = () => {
+    const strip = document.querySelector('#history');
+    if (!strip) return setTimeout(watch, 200);
+    new MutationObserver(() => {
+      const wrap = strip.querySelector('.grid-wrap');
+      if (wrap) follow(wrap);
+    }).observe(strip, {childList: true, subtree: true});
+  };
+  watch();
+}"""
 MAX_UPLOAD = "64mb"
 
 
@@ -85,6 +108,7 @@ def create_server(settings: FrontendSettings | None = None, client: Gateway | No
         demo,
         path="/",
         css=CSS,
+        js=FOLLOW_HISTORY,
         theme=gr.themes.Soft(),
         ssr_mode=False,
         show_error=False,
