@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from frontend.handlers.errors import (
@@ -21,21 +22,28 @@ from frontend.handlers.state import HeadView, UiState
 class EditHandlers(SessionHandlers):
     """Edits of the head image; each answers with the new head's view."""
 
-    # edits
+    async def _edit(
+        self,
+        state: UiState,
+        call: Callable[..., Awaitable[object]],
+        *args: Any,
+        progress: Progress,
+        **kw: Any,
+    ) -> tuple[UiState, HeadView]:
+        """One edit of the head: ``call(session_id, *args, **kw)`` under If-Match on the head
+        this tab shows (a stale tab gets 409, not a silent overwrite), with progress."""
+        assert state.session_id
+        return await self._apply(
+            state,
+            call(state.session_id, *args, if_match=state.head, on_progress=progress, **kw),
+        )
+
     async def remove(
         self, state: UiState, dilate: int, progress: Progress = _no_progress
     ) -> tuple[UiState, HeadView]:
         mask = self._need_object(state)
-        assert state.session_id
-        return await self._apply(
-            state,
-            self.client.remove(
-                state.session_id,
-                mask["mask_id"],
-                dilate=int(dilate),
-                if_match=state.head,
-                on_progress=progress,
-            ),
+        return await self._edit(
+            state, self.client.remove, mask["mask_id"], dilate=int(dilate), progress=progress
         )
 
     async def move(
@@ -50,7 +58,6 @@ class EditHandlers(SessionHandlers):
         """Move the object to where its box was dragged: its own pixels, or regenerated
         from ``phrase`` (GLIGEN) when one is given."""
         mask = self._need_object(state)
-        assert state.session_id
         boxes = annotator_boxes(box_value)
         if not boxes or not mask.get("bbox"):
             raise fail("Drag the object's box to where the object should go.")
@@ -59,19 +66,16 @@ class EditHandlers(SessionHandlers):
         phrase = (phrase or "").strip() or None
         if dx == 0 and dy == 0 and phrase is None:
             raise fail("Drag the object's box to where the object should go.")
-        return await self._apply(
+        return await self._edit(
             state,
-            self.client.move(
-                state.session_id,
-                mask["mask_id"],
-                dx,
-                dy,
-                phrase=phrase,
-                dilate=int(dilate),
-                if_match=state.head,
-                on_progress=progress,
-                **params.kwargs(),
-            ),
+            self.client.move,
+            mask["mask_id"],
+            dx,
+            dy,
+            phrase=phrase,
+            dilate=int(dilate),
+            progress=progress,
+            **params.kwargs(),
         )
 
     async def replace_object(
@@ -83,21 +87,17 @@ class EditHandlers(SessionHandlers):
         progress: Progress = _no_progress,
     ) -> tuple[UiState, HeadView]:
         mask = self._need_object(state)
-        assert state.session_id
         phrase = (phrase or "").strip()
         if not phrase:
             raise fail("Type what the object should become, e.g. 'a green apple'.")
-        return await self._apply(
+        return await self._edit(
             state,
-            self.client.replace(
-                state.session_id,
-                mask["mask_id"],
-                phrase,
-                use_mask=bool(use_mask),
-                if_match=state.head,
-                on_progress=progress,
-                **params.kwargs(),
-            ),
+            self.client.replace,
+            mask["mask_id"],
+            phrase,
+            use_mask=bool(use_mask),
+            progress=progress,
+            **params.kwargs(),
         )
 
     async def inpaint(
@@ -111,19 +111,15 @@ class EditHandlers(SessionHandlers):
     ) -> tuple[UiState, HeadView]:
         """Add new objects: each drawn box with its phrase."""
         self._need_image(state)
-        assert state.session_id
         boxes, phrases = boxes_and_phrases(box_value, phrases_text)
         if not boxes:
             raise fail("Draw a box where each new object should go.")
-        return await self._apply(
+        return await self._edit(
             state,
-            self.client.inpaint(
-                state.session_id,
-                boxes,
-                phrases,
-                prompt=(prompt or "").strip() or None,
-                if_match=state.head,
-                on_progress=progress,
-                **params.kwargs(),
-            ),
+            self.client.inpaint,
+            boxes,
+            phrases,
+            prompt=(prompt or "").strip() or None,
+            progress=progress,
+            **params.kwargs(),
         )

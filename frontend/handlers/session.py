@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import gradio as gr
 
 from frontend.handlers.errors import (
     TINY_BANNER,
@@ -27,7 +29,14 @@ from lvi.contracts.gateway import (
 )
 from lvi_client import (
     APIError,
+    ConflictError,
     NotFoundError,
+)
+
+HEAD_MOVED = "head_moved"  # the gateway's 409 code for an If-Match on an old head
+STALE_TAB = (
+    "This session changed in another tab or window: it now shows the latest version. "
+    "Check it, then try your edit again."
 )
 
 
@@ -162,26 +171,22 @@ class SessionHandlers:
             await self.client.upload_image(state.session_id, Path(path))
             return await self._view(state)
 
-    async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
+    async def _move_head(
+        self, state: UiState, call: Callable[[str], Awaitable[object]]
+    ) -> tuple[UiState, HeadView]:
+        """Undo, redo or checkout: ``call(session_id)``, then show the new head."""
         state = await self.ensure_session(state)
         assert state.session_id
-        with user_errors():
-            await self.client.undo(state.session_id)
-            return await self._view(state)
+        return await self._apply(state, call(state.session_id))
+
+    async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
+        return await self._move_head(state, self.client.undo)
 
     async def redo(self, state: UiState) -> tuple[UiState, HeadView]:
-        state = await self.ensure_session(state)
-        assert state.session_id
-        with user_errors():
-            await self.client.redo(state.session_id)
-            return await self._view(state)
+        return await self._move_head(state, self.client.redo)
 
     async def checkout(self, state: UiState, version: int) -> tuple[UiState, HeadView]:
-        state = await self.ensure_session(state)
-        assert state.session_id
-        with user_errors():
-            await self.client.checkout(state.session_id, int(version))
-            return await self._view(state)
+        return await self._move_head(state, lambda sid: self.client.checkout(sid, int(version)))
 
     async def checkout_index(self, state: UiState, index: int) -> tuple[UiState, HeadView]:
         """A click on the history strip: its n-th thumbnail is the n-th version."""
@@ -197,7 +202,14 @@ class SessionHandlers:
         """The one path every edit takes: await the gateway call (its failure becomes a
         ``gr.Error``), then show the new head."""
         with user_errors():
-            await call
+            try:
+                await call
+            except ConflictError as exc:
+                if exc.code != HEAD_MOVED:
+                    raise
+                # The edit was made on a head another tab (or client) has since moved: show
+                # the session as it is now, not an error; the user redoes it on that head.
+                gr.Warning(STALE_TAB, title="Updated")
             return await self._view(state)
 
     # guards

@@ -211,10 +211,21 @@ class FakeGateway:
                 on_progress(ProgressEvent(stage=stage, step=step, total=total))
             await asyncio.sleep(0)
 
+    @staticmethod
+    def _if_match(s: _Session, kw: dict[str, Any]) -> None:
+        expected = kw.get("if_match")
+        if expected is not None and expected != s.head:
+            raise ConflictError(
+                f"If-Match is {expected} but the session's head is {s.head}; reload and retry.",
+                status=409,
+                code="head_moved",
+            )
+
     async def remove(self, session_id: str, mask_id: str, **kw: Any) -> Version:
         self._check("inpaint")
         self.calls.append(("remove", {"mask_id": mask_id, **kw}))
         s = self._s(session_id)
+        self._if_match(s, kw)
         arr = self._head_array(s)
         mask = np.asarray(Image.open(io.BytesIO(s.masks[mask_id][1]))) > 0
         arr[mask] = 128

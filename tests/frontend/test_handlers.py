@@ -399,3 +399,17 @@ async def test_clear_chat_forgets_the_conversation_in_the_gateway(
     assert await ctl.clear_chat(state) == []
     assert (await fake.get_session(state.session_id)).messages == []
     assert ("clear_messages", {}) in fake.calls
+
+
+@threaded
+async def test_a_stale_tab_refreshes_instead_of_failing(ctl: Controller, fake: FakeGateway) -> None:
+    """Issue 14 point 7: an edit on a head another tab has moved (409 head_moved) shows the
+    session's latest version instead of an error, and commits nothing."""
+    stale = await _with_image(ctl)
+    box = {"image": None, "boxes": [{"xmin": 330, "ymin": 280, "xmax": 420, "ymax": 370}]}
+    stale, _ = await ctl.segment(stale, box_value=box)
+    other = await ctl.upload(stale, str(example_paths()[1]))  # "another tab" moves the head
+    assert other[0].head == 2
+    state, head = await ctl.remove(stale, 10)  # If-Match: 1, the head is 2
+    assert state.head == 2 and head.summary.startswith("**v2** of 2 · upload")
+    assert len(fake.sessions[state.session_id or ""].versions) == 2  # nothing committed
