@@ -94,7 +94,9 @@ def test_two_gateways_share_sessions_and_redis_restart_keeps_them(
         assert alice.get_session(sid).head == v2.id  # seen by the first
         assert alice.undo(sid).id == v1
         with pytest.raises(ConflictError):
-            alice2.remove(sid, masks[1], if_match=v2.id, allow_stale_mask=True)  # gateway 2 sees the undo at once
+            alice2.remove(
+                sid, masks[1], if_match=v2.id, allow_stale_mask=True
+            )  # gateway 2 sees the undo at once
         assert alice2.redo(sid).id == v2.id
         assert alice2.get_image(sid, v2.id) == alice.get_image(sid, "head")
         with pytest.raises(NotFoundError), LviClient(gw2.url, "bob-key") as bob2:
