@@ -11,9 +11,11 @@ import gradio as gr
 from pydantic import ValidationError
 
 from lvi.contracts.gateway import (
+    Action,
     ChatDelta,
     ChatReply,
     MaskInfo,
+    PlanReply,
     ProgressEvent,
     ServiceInfo,
     Session,
@@ -68,7 +70,7 @@ class Gateway(Protocol):
     async def generate(self, session_id: str, prompt: str, **kw: Any) -> Version: ...
     def chat_stream(
         self, session_id: str, message: str, **kw: Any
-    ) -> AsyncIterator[ChatDelta | ChatReply]: ...
+    ) -> AsyncIterator[ChatDelta | ChatReply | PlanReply | Action | ProgressEvent]: ...
     async def clear_messages(self, session_id: str) -> None: ...
 
 

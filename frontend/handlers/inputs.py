@@ -124,6 +124,7 @@ class ChatParams:
     temperature: float = 0.2
     top_p: float = 0.7
     max_tokens: int = 512
+    act: bool = False  # the chat plans and runs edits (the UI's toggle; on there by default)
 
 
 DEFAULT_GEN_SIZE = 512  # SD-1.4's native size; used until the gateway reports the model's

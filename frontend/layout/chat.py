@@ -16,6 +16,7 @@ class ChatPanel:
     send: gr.Button
     stop: gr.Button
     clear: gr.Button
+    act: gr.Checkbox
     temperature: gr.Slider
     top_p: gr.Slider
     max_tokens: gr.Slider
@@ -30,7 +31,7 @@ def build_chat_panel() -> ChatPanel:
     )
     with gr.Row():
         chat_in = gr.Textbox(
-            placeholder="Ask about the image and press Enter",
+            placeholder="Ask about the image, or say what to change, and press Enter",
             show_label=False,
             elem_id="chat-input",
             scale=5,
@@ -38,7 +39,17 @@ def build_chat_panel() -> ChatPanel:
         send = gr.Button("Send", variant="primary", elem_id="chat-send", scale=1)
         # Stops the streamed reply: closing the stream cancels the generation in LLaVA.
         stop = gr.Button("Stop", variant="stop", elem_id="chat-stop", scale=1)
-    clear = gr.Button("Clear chat", elem_id="chat-clear", size="sm")
+    with gr.Row():
+        # On by default: "remove the dog", "undo", "add a boat on the left" are done, each
+        # step a version (undoable); questions are answered as before. Clicks on the image
+        # go with the message ("remove this").
+        act = gr.Checkbox(
+            value=True,
+            label="Chat edits the image",
+            info="Plans your message into edits (segment, remove, move, ...) and runs them",
+            elem_id="chat-act",
+        )
+        clear = gr.Button("Clear chat", elem_id="chat-clear", size="sm")
     with gr.Accordion("Chat options", open=True, elem_id="chat-options"):
         temperature = gr.Slider(
             0, 1, value=0.2, step=0.05, label="Temperature", elem_id="temperature"
@@ -47,4 +58,4 @@ def build_chat_panel() -> ChatPanel:
         max_tokens = gr.Slider(
             16, 1024, value=512, step=16, label="Max output tokens", elem_id="max-tokens"
         )
-    return ChatPanel(chatbot, chat_in, send, stop, clear, temperature, top_p, max_tokens)
+    return ChatPanel(chatbot, chat_in, send, stop, clear, act, temperature, top_p, max_tokens)
