@@ -152,3 +152,29 @@ def test_every_compose_variable_is_in_env_example() -> None:
     assert used, "no variables found: the pattern is wrong"
     missing = sorted(used - documented)
     assert not missing, f"document these in .env.example: {missing}"
+
+
+@pytest.mark.parametrize("var", ["REDIS_PASSWORD", "LVI_INTERNAL_TOKEN"])
+def test_redis_password_and_internal_token_are_required(
+    var: str, compose_bin: Path, empty_env_file: Path
+) -> None:
+    env = {k: v for k, v in compose_env().items() if k != var}
+    r = run([*compose_args(compose_bin, "gpu", empty_env_file), "config", "-q"], env=env)
+    assert r.returncode != 0
+    assert var in r.stderr and ".env.example" in r.stderr
+
+
+@pytest.mark.parametrize("variant", sorted(COMPOSE_FILES))
+def test_redis_has_a_password_and_gateway_and_workers_the_token(
+    variant: str, compose_config: dict[str, dict[str, Any]]
+) -> None:
+    services = compose_config[variant]["services"]
+    redis = services["redis"]
+    cmd = redis["command"]
+    assert cmd[cmd.index("--requirepass") + 1] == "test-redis-password"
+    assert cmd[cmd.index("--protected-mode") + 1] == "yes"
+    assert redis["environment"]["REDISCLI_AUTH"] == "test-redis-password"
+    gateway = services["gateway"]["environment"]
+    assert gateway["GATEWAY_REDIS_URL"] == "redis://:test-redis-password@redis:6379/0"
+    for name in (*WORKERS, "gateway"):
+        assert services[name]["environment"]["LVI_INTERNAL_TOKEN"] == "test-internal-token", name

@@ -29,8 +29,14 @@ COMPOSE_FILES = {
         "docker-compose.vllm.yml",
     ],
 }
-# Values the compose file requires (it refuses to render without API keys).
-COMPOSE_ENV = {"GATEWAY_API_KEYS": "frontend:test-key", "FRONTEND_API_KEY": "test-key"}
+# Values the compose file requires (it refuses to render without API keys, the Redis password
+# and the internal token).
+COMPOSE_ENV = {
+    "GATEWAY_API_KEYS": "frontend:test-key",
+    "FRONTEND_API_KEY": "test-key",
+    "REDIS_PASSWORD": "test-redis-password",
+    "LVI_INTERNAL_TOKEN": "test-internal-token",
+}
 
 
 def tool(dist_name: str, file_name: str, inside: str | None = None) -> Path:
