@@ -113,11 +113,18 @@ def render_stage(backend_result: Any, req: Any) -> Callable[[], Any]:
                 return backend_result
 
         @staticmethod
-        async def run(fn: Callable[..., Any], *args: Any, deadline: Any) -> Any:
+        async def run(fn: Callable[..., Any], *args: Any, deadline: Any, **_: Any) -> Any:
             return fn(*args, Job())
 
+    class Caller:  # the request: a caller that never hangs up
+        @staticmethod
+        async def is_disconnected() -> bool:
+            return False
+
     async def once() -> bytes:
-        out = await route.endpoint(req, Stub(), None)  # type: ignore[attr-defined]
+        out = await route.endpoint(  # type: ignore[attr-defined]
+            req=req, request=Caller(), rt=Stub(), deadline=None
+        )
         if isinstance(out, Response):
             return bytes(out.body)
         content = await serialize_response(
