@@ -13,7 +13,6 @@ plan can name another one.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +20,6 @@ from typing import Any
 from lvi.contracts.gateway import (
     Action,
     ChatDelta,
-    ChatReply,
     ChatRequest,
     PlannedAction,
     PlanReply,
@@ -30,7 +28,6 @@ from lvi.contracts.gateway import (
 
 from ..idempotency import EditContext
 from ..planner import Plan, PlanContext, Planner
-from ..presenters import present_message
 from ..sessions import MaskRecord, MessageRecord, SessionStore, VersionRecord
 from ..sessions.errors import redis_guard
 from .base import Event
@@ -162,19 +159,6 @@ class ActService:
         )
         if req.stream:
             yield ChatDelta(content=question)
-        out = ChatReply(
-            reply=present_message(assistant),
-            user=present_message(user),
-            finish_reason="stop",
-            clarification=question,
-            **extra,
+        yield await self.chat_service.record_turn(
+            ctx, user, assistant, finish_reason="stop", clarification=question, **extra
         )
-        await self.store.append_messages(
-            ctx.sid,
-            ctx.principal,
-            [user, assistant],
-            idem=ctx.claim,
-            idem_body=json.loads(out.model_dump_json()),
-        )
-        ctx.claim = None
-        yield out

@@ -117,13 +117,16 @@ class ChatService:
         assistant = MessageRecord(
             role="assistant", content=reply_text, version=user.version, created_at=time.time()
         )
-        out = ChatReply(
-            reply=present_message(assistant),
-            user=present_message(user),
-            usage=usage,
-            finish_reason=finish,
-            **(extra or {}),
+        yield await self.record_turn(
+            ctx, user, assistant, usage=usage, finish_reason=finish, **(extra or {})
         )
+
+    async def record_turn(
+        self, ctx: EditContext, user: MessageRecord, assistant: MessageRecord, **reply: Any
+    ) -> ChatReply:
+        """Store a finished turn (both messages, and the reply under the Idempotency-Key's
+        claim, atomically) and return the reply; ``reply`` holds ChatReply's other fields."""
+        out = ChatReply(reply=present_message(assistant), user=present_message(user), **reply)
         await self.store.append_messages(
             ctx.sid,
             ctx.principal,
@@ -132,4 +135,4 @@ class ChatService:
             idem_body=json.loads(out.model_dump_json()),
         )
         ctx.claim = None
-        yield out
+        return out
