@@ -45,8 +45,19 @@ def rendered(call: Callable[[Any, Job], BaseModel]) -> Callable[[Any, Job], byte
     return run
 
 
-def json_body(content: bytes) -> Response:
-    return Response(content, media_type="application/json")
+async def answer(
+    rt: WorkerRuntime,
+    call: Callable[[Any, Job], BaseModel],
+    req: Any,
+    request: Request,
+    deadline: Deadline,
+) -> Response:
+    """Run ``call`` in the pool and answer its JSON; a caller that hangs up (the gateway, when
+    its client dropped a stream) cancels the job."""
+    body = await rt.run(
+        rendered(call), req, deadline=deadline, disconnected=request.is_disconnected
+    )
+    return Response(body, media_type="application/json")
 
 
 def build_router() -> APIRouter:
@@ -59,15 +70,7 @@ def build_router() -> APIRouter:
         rt: WorkerRuntime = RuntimeDep,
         deadline: Deadline = DeadlineDep,
     ) -> Response:
-        # A caller that hangs up (the gateway, when its client dropped a stream) cancels the job.
-        return json_body(
-            await rt.run(
-                rendered(rt.backend.inpaint),
-                req,
-                deadline=deadline,
-                disconnected=request.is_disconnected,
-            )
-        )
+        return await answer(rt, rt.backend.inpaint, req, request, deadline)
 
     @router.post(
         "/v1/composite",
@@ -80,14 +83,7 @@ def build_router() -> APIRouter:
         rt: WorkerRuntime = RuntimeDep,
         deadline: Deadline = DeadlineDep,
     ) -> Response:
-        return json_body(
-            await rt.run(
-                rendered(rt.backend.composite),
-                req,
-                deadline=deadline,
-                disconnected=request.is_disconnected,
-            )
-        )
+        return await answer(rt, rt.backend.composite, req, request, deadline)
 
     return router
 
