@@ -52,7 +52,7 @@ class ChatHandlers(SessionHandlers):
         done: list[str] = []  # what the chat did, one line per step (act)
         yield [*history, {"role": "assistant", "content": "…"}]
         try:
-            async for item in self.client.chat_stream(
+            async for item in self.gateway(state).chat_stream(
                 state.session_id,
                 message,
                 temperature=float(params.temperature),
@@ -87,7 +87,7 @@ class ChatHandlers(SessionHandlers):
         if not state.session_id:
             return None
         with user_errors():
-            session = await self.client.get_session(state.session_id)
+            session = await self.gateway(state).get_session(state.session_id)
         if session.head == state.head:
             return None
         return await self.refresh(state)
@@ -108,7 +108,7 @@ class ChatHandlers(SessionHandlers):
         """Forget the conversation in the gateway too (images and versions stay)."""
         if state.session_id:
             with user_errors():
-                await self.client.clear_messages(state.session_id)
+                await self.gateway(state).clear_messages(state.session_id)
         return []
 
 

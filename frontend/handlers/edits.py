@@ -43,7 +43,11 @@ class EditHandlers(SessionHandlers):
     ) -> tuple[UiState, HeadView]:
         mask = self._need_object(state)
         return await self._edit(
-            state, self.client.remove, mask["mask_id"], dilate=int(dilate), progress=progress
+            state,
+            self.gateway(state).remove,
+            mask["mask_id"],
+            dilate=int(dilate),
+            progress=progress,
         )
 
     async def move(
@@ -68,7 +72,7 @@ class EditHandlers(SessionHandlers):
             raise fail("Drag the object's box to where the object should go.")
         return await self._edit(
             state,
-            self.client.move,
+            self.gateway(state).move,
             mask["mask_id"],
             dx,
             dy,
@@ -92,7 +96,7 @@ class EditHandlers(SessionHandlers):
             raise fail("Type what the object should become, e.g. 'a green apple'.")
         return await self._edit(
             state,
-            self.client.replace,
+            self.gateway(state).replace,
             mask["mask_id"],
             phrase,
             use_mask=bool(use_mask),
@@ -116,7 +120,7 @@ class EditHandlers(SessionHandlers):
             raise fail("Draw a box where each new object should go.")
         return await self._edit(
             state,
-            self.client.inpaint,
+            self.gateway(state).inpaint,
             boxes,
             phrases,
             prompt=(prompt or "").strip() or None,

@@ -47,7 +47,7 @@ class GenerateHandlers(SessionHandlers):
         boxes = self._scale_boxes(box_value, boxes, int(width), int(height))
         return await self._apply(
             state,
-            self.client.generate(
+            self.gateway(state).generate(
                 state.session_id,
                 prompt,
                 boxes=boxes,

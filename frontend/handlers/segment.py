@@ -50,7 +50,7 @@ class SegmentHandlers(SessionHandlers):
                 "with the brush, or type what it is."
             )
         with user_errors():
-            info = await self.client.segment(
+            info = await self.gateway(state).segment(
                 state.session_id,
                 points=state.points or None,
                 labels=state.labels or None,
@@ -58,7 +58,7 @@ class SegmentHandlers(SessionHandlers):
                 stroke=stroke,
                 text=text,
             )
-            png = await self.client.get_mask(state.session_id, info.mask_id)
+            png = await self.gateway(state).get_mask(state.session_id, info.mask_id)
         state = replace(state, mask=info.model_dump(mode="json"))
         return state, self._mask_view(state, info, png)
 

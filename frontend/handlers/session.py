@@ -46,52 +46,70 @@ class SessionHandlers:
     workflow group builds on. Stateless itself: the per-tab state comes in as a
     :class:`UiState` and goes out as a new one."""
 
-    def __init__(self, client: Gateway, files: ImageFiles | None = None) -> None:
+    def __init__(
+        self, client: Gateway, files: ImageFiles | None = None, *, sign_in: bool = False
+    ) -> None:
+        """``client`` is the base client: its connection pool serves every user, each with
+        their own credentials (:meth:`gateway`). With ``sign_in`` a tab without a signed-in
+        user can do nothing; without it (the explicit single-user mode) the base client's
+        own key acts for everyone who reaches the UI."""
         self.client = client
         self.files = files or ImageFiles()
+        self.sign_in = sign_in
+
+    def gateway(self, state: UiState) -> Gateway:
+        """The client acting for this tab's user."""
+        if state.token:
+            return self.client.with_api_key(state.token)
+        if self.sign_in:
+            raise fail("Sign in first.", title="Not signed in")
+        return self.client
 
     # sessions
-    async def info_banner(self) -> str | None:
+    async def info_banner(self, state: UiState | None = None) -> str | None:
         """The tiny-profile banner text, or None (also None while the gateway is starting)."""
-        return (await self.page_info())[0]
+        return (await self.page_info(state or UiState()))[0]
 
-    async def page_info(self) -> tuple[str | None, int]:
+    async def page_info(self, state: UiState) -> tuple[str | None, int]:
         """The banner (as :meth:`info_banner`) and the generation model's native size, from
         one ``/v1/info`` call; (None, 512) while the gateway is starting."""
         try:
-            info = await self.client.info()
+            info = await self.gateway(state).info()
         except APIError:
             return None, DEFAULT_GEN_SIZE
         return (TINY_BANNER if info.random_weights else None), native_size(info)
 
-    async def open(self, stored: dict[str, Any] | None) -> Loaded:
-        """A page load: resume the session stored in this browser, else start a new one."""
-        banner, gen_size = await self.page_info()
+    async def open(self, stored: dict[str, Any] | None, state: UiState | None = None) -> Loaded:
+        """A page load: resume the session stored in this browser, else start a new one
+        (for the user signed in to ``state``)."""
+        state = state or UiState()
+        client = self.gateway(state)
+        banner, gen_size = await self.page_info(state)
         session: Session | None = None
         sid = (stored or {}).get("session_id")
         with user_errors():
             if sid:
                 try:
-                    session = await self.client.get_session(str(sid))
+                    session = await client.get_session(str(sid))
                 except NotFoundError:
                     session = None  # expired or deleted: start afresh
             if session is None:
-                session = await self.client.create_session(title="LLaVA-Interactive UI")
-            state, head = await self._view(UiState(session_id=session.id), session)
+                session = await client.create_session(title="LLaVA-Interactive UI")
+            state, head = await self._view(replace(state, session_id=session.id), session)
         return Loaded(
             state, head, chat_history(session), banner, {"session_id": session.id}, gen_size
         )
 
     async def new_session(self, state: UiState) -> Loaded:
         """Start over: a fresh gateway session (the old one stays until it expires)."""
-        return await self.open(None)
+        return await self.open(None, UiState(token=state.token, principal=state.principal))
 
     async def ensure_session(self, state: UiState) -> UiState:
         """API callers (gradio_client) never ran the page load: give them a session."""
         if state.session_id:
             return state
         with user_errors():
-            session = await self.client.create_session(title="LLaVA-Interactive API")
+            session = await self.gateway(state).create_session(title="LLaVA-Interactive API")
         return replace(state, session_id=session.id)
 
     async def _view(
@@ -101,9 +119,9 @@ class SessionHandlers:
         since they belong to the previous head."""
         assert state.session_id
         if session is None:
-            session = await self.client.get_session(state.session_id)
+            session = await self.gateway(state).get_session(state.session_id)
         head = next((v for v in session.versions if v.id == session.head), None)
-        paths = await self._version_paths(session)
+        paths = await self._version_paths(self.gateway(state), session)
         gallery = [(str(paths[v.id]), version_caption(v, session.head)) for v in session.versions]
         selected = next((i for i, v in enumerate(session.versions) if v.id == session.head), None)
         if head is None:
@@ -140,6 +158,8 @@ class SessionHandlers:
         )
         new_state = UiState(
             session_id=state.session_id,
+            token=state.token,
+            principal=state.principal,
             head=head.id,
             head_path=path,
             width=head.width,
@@ -147,12 +167,12 @@ class SessionHandlers:
         )
         return new_state, view
 
-    async def _version_paths(self, session: Session) -> dict[int, Path]:
+    async def _version_paths(self, client: Gateway, session: Session) -> dict[int, Path]:
         sem = asyncio.Semaphore(4)  # a long history must not open dozens of connections
 
         async def one(v: Version) -> tuple[int, Path]:
             async with sem:
-                return v.id, await self.files.version(self.client, session.id, v)
+                return v.id, await self.files.version(client, session.id, v)
 
         return dict(await asyncio.gather(*(one(v) for v in session.versions)))
 
@@ -168,7 +188,7 @@ class SessionHandlers:
         state = await self.ensure_session(state)
         assert state.session_id
         with user_errors():
-            await self.client.upload_image(state.session_id, Path(path))
+            await self.gateway(state).upload_image(state.session_id, Path(path))
             return await self._view(state)
 
     async def _move_head(
@@ -180,20 +200,22 @@ class SessionHandlers:
         return await self._apply(state, call(state.session_id))
 
     async def undo(self, state: UiState) -> tuple[UiState, HeadView]:
-        return await self._move_head(state, self.client.undo)
+        return await self._move_head(state, self.gateway(state).undo)
 
     async def redo(self, state: UiState) -> tuple[UiState, HeadView]:
-        return await self._move_head(state, self.client.redo)
+        return await self._move_head(state, self.gateway(state).redo)
 
     async def checkout(self, state: UiState, version: int) -> tuple[UiState, HeadView]:
-        return await self._move_head(state, lambda sid: self.client.checkout(sid, int(version)))
+        return await self._move_head(
+            state, lambda sid: self.gateway(state).checkout(sid, int(version))
+        )
 
     async def checkout_index(self, state: UiState, index: int) -> tuple[UiState, HeadView]:
         """A click on the history strip: its n-th thumbnail is the n-th version."""
         state = await self.ensure_session(state)
         assert state.session_id
         with user_errors():
-            session = await self.client.get_session(state.session_id)
+            session = await self.gateway(state).get_session(state.session_id)
         if not 0 <= index < len(session.versions):
             raise fail("That version is no longer in the history.")
         return await self.checkout(state, session.versions[index].id)

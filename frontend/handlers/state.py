@@ -31,6 +31,11 @@ class UiState:
     """One browser tab's UI state (a ``gr.State`` value, deep-copied per tab)."""
 
     session_id: str | None = None
+    # The signed-in user's bearer credential (a gateway sign-in token, or the API key in the
+    # explicit single-user mode). Kept server-side in this tab's state: a Gradio API caller
+    # starts with none, so it can reach no one's session without signing in itself.
+    token: str | None = None
+    principal: str | None = None
     head: int | None = None
     head_path: str | None = None
     width: int = 0

@@ -97,6 +97,10 @@ class FakeGateway:
         return np.asarray(Image.open(io.BytesIO(s.images[s.head])).convert("RGB")).copy()
 
     # API
+    def with_api_key(self, api_key: str | None) -> FakeGateway:
+        """One fake for every user: the unit tests of the handlers have one user."""
+        return self
+
     async def info(self) -> ServiceInfo:
         return ServiceInfo(
             version="test",

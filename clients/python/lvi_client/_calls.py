@@ -5,7 +5,7 @@ plus how to parse the JSON answer, and, for a streamed call, how to read each se
 event. :mod:`lvi_client.client` binds these builders to a sync and an async transport, so
 both clients share this one definition of the API (names, parameters, docstrings).
 
-Over 400 lines on purpose: it is the whole public API, one short function per route (26), in
+Over 400 lines on purpose: it is the whole public API, one short function per route (30), in
 the order of docs/API.md; split, the one definition would be scattered again.
 """
 
@@ -25,12 +25,14 @@ from .errors import UnprocessableEntityError, error_from_envelope
 from .models import (
     EVENT_STREAM,
     Action,
+    AuthToken,
     ChatDelta,
     ChatReply,
     ChatRequest,
     Checkout,
     GenerateRequest,
     InpaintRequest,
+    LoginRequest,
     MaskInfo,
     MoveRequest,
     PlanReply,
@@ -47,8 +49,10 @@ from .models import (
     SessionPage,
     SessionSummary,
     SessionUpdate,
+    TokenRequest,
     Usage,
     Version,
+    WhoAmI,
 )
 
 T = TypeVar("T")
@@ -241,6 +245,29 @@ def _edit(
         headers=_edit_headers(if_match, idempotency_key, on_progress is not None),
         event=_edit_event(on_progress) if on_progress is not None else None,
     )
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+def login(username: str, password: str, *, ttl_s: int | None = None) -> Call[AuthToken]:
+    """Sign in with a username and password: a bearer token for the user's principal
+    (use it with :meth:`with_api_key`); 401 ``invalid_credentials`` when they do not match."""
+    req = _build(LoginRequest, username=username, password=password, ttl_s=ttl_s)
+    return _post("/v1/auth/login", AuthToken.model_validate_json, req)
+
+
+def issue_token(*, ttl_s: int | None = None) -> Call[AuthToken]:
+    """Exchange this client's API key for a short-lived, revocable sign-in token."""
+    return _post("/v1/auth/token", AuthToken.model_validate_json, _build(TokenRequest, ttl_s=ttl_s))
+
+
+def logout() -> Call[None]:
+    """Revoke the sign-in token this client presents (an API key cannot be revoked so)."""
+    return Call("POST", "/v1/auth/logout", _nothing)
+
+
+def whoami() -> Call[WhoAmI]:
+    """The principal of this client's credentials (401 when they are not valid)."""
+    return Call("GET", "/v1/auth/whoami", WhoAmI.model_validate_json)
 
 
 # -- sessions ---------------------------------------------------------------------------------

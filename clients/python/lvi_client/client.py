@@ -26,6 +26,7 @@ httpx client. The public methods are those builders bound to a transport.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import (
     AsyncGenerator,
@@ -36,7 +37,7 @@ from collections.abc import (
     Iterator,
 )
 from contextlib import aclosing, closing
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar
 
 import httpx
 from httpx_sse import EventSource
@@ -70,6 +71,16 @@ class _Transport(Generic[H, TR]):
             base_url.rstrip("/"), httpx.Timeout(timeout, connect=10.0), transport, connect_retries
         )
         self._auth = client_headers(api_key)
+        self._owns_http = True
+
+    def with_api_key(self, api_key: str | None) -> Self:
+        """The same client presenting other credentials (an API key or a sign-in token),
+        sharing this one's connection pool: what a server acting for many users holds, one
+        per user. Closing the copy does nothing; close the client it came from."""
+        twin = copy.copy(self)
+        twin._auth = client_headers(api_key)
+        twin._owns_http = False
+        return twin
 
     def _connect(
         self, base_url: str, timeout: httpx.Timeout, transport: TR | None, retries: int
@@ -91,7 +102,8 @@ class _SyncTransport(_Transport[httpx.Client, httpx.BaseTransport]):
         return httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def _send(self, call: Call[T]) -> T:
         if call.event is not None:  # streamed: the first item is the result
@@ -133,7 +145,8 @@ class _AsyncTransport(_Transport[httpx.AsyncClient, httpx.AsyncBaseTransport]):
         return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def _send(self, call: Call[T]) -> T:
         if call.event is not None:
@@ -212,6 +225,10 @@ class LviClient(_SyncTransport):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    login = _sync(api.login)
+    issue_token = _sync(api.issue_token)
+    logout = _sync(api.logout)
+    whoami = _sync(api.whoami)
     info = _sync(api.info)
     usage = _sync(api.usage)
     ready = _sync(api.ready)
@@ -250,6 +267,10 @@ class AsyncLviClient(_AsyncTransport):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    login = _async(api.login)
+    issue_token = _async(api.issue_token)
+    logout = _async(api.logout)
+    whoami = _async(api.whoami)
     info = _async(api.info)
     usage = _async(api.usage)
     ready = _async(api.ready)

@@ -496,6 +496,43 @@ class Usage(BaseModel):
     rate_limit_per_minute: int | None = None
 
 
+class LoginRequest(BaseModel):
+    """``POST /v1/auth/login``: a username and password (checked against the gateway's
+    hashed user table) exchanged for a short-lived bearer token."""
+
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+    ttl_s: int | None = Field(
+        default=None, ge=60, description="Token lifetime (capped by the gateway's maximum)."
+    )
+
+
+class TokenRequest(BaseModel):
+    """``POST /v1/auth/token``: exchange the API key of this request for a sign-in token (what
+    the web UI keeps in a browser instead of the key itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ttl_s: int | None = Field(default=None, ge=60)
+
+
+class AuthToken(BaseModel):
+    """A sign-in token: send it as ``Authorization: Bearer <token>``, like an API key; it
+    expires after ``expires_in`` seconds and ``POST /v1/auth/logout`` revokes it."""
+
+    token: str
+    principal: str
+    expires_in: int
+    method: Literal["password", "api_key"] = Field(description="How the holder signed in.")
+
+
+class WhoAmI(BaseModel):
+    """``GET /v1/auth/whoami``: who the presented credentials are."""
+
+    principal: str
+    method: Literal["api_key", "token", "anonymous"]
+
+
 class Readiness(BaseModel):
     """``GET /readyz``."""
 
@@ -519,6 +556,7 @@ __all__ = [
     "MAX_PROMPT",
     "MAX_SEED",
     "Action",
+    "AuthToken",
     "BoxXYXY",
     "ChatDelta",
     "ChatReply",
@@ -528,6 +566,7 @@ __all__ = [
     "Coord",
     "GenerateRequest",
     "InpaintRequest",
+    "LoginRequest",
     "MaskInfo",
     "Message",
     "MoveRequest",
@@ -550,7 +589,9 @@ __all__ = [
     "SessionPage",
     "SessionSummary",
     "SessionUpdate",
+    "TokenRequest",
     "Usage",
     "Version",
+    "WhoAmI",
     "WorkerStatus",
 ]
