@@ -58,10 +58,13 @@ MAX_UPLOAD = "64mb"
 
 
 def _gateway_client(settings: FrontendSettings) -> Gateway:
-    """The SDK client for ``settings.gateway_url`` (with the configured key, if any)."""
+    """The SDK client for ``settings.gateway_url``: with the configured key in single-user
+    mode, with none otherwise (each visitor's own credentials are added per call)."""
     from lvi_client import AsyncLviClient
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
+    if settings.auth == "signin":
+        key = None
     return AsyncLviClient(settings.gateway_url, api_key=key)
 
 
@@ -73,14 +76,20 @@ def create_app(
     """Build the UI. ``client`` defaults to an :class:`lvi_client.AsyncLviClient` for
     ``settings.gateway_url``; tests may pass a fake with the same methods."""
     settings = settings or FrontendSettings()
-    ctl = Controller(client or _gateway_client(settings), files)
+    sign_in = settings.auth == "signin"
+    ctl = Controller(
+        client or _gateway_client(settings),
+        files,
+        sign_in=sign_in,
+        forward_address=settings.forward_client_address,
+    )
     # Stable across restarts, so a reload after a frontend restart still resumes. It only
     # keeps localStorage from being edited by hand: the session id is no secret to its owner.
     storage_secret = hashlib.sha256(f"lvi-frontend|{settings.gateway_url}".encode()).hexdigest()
     examples = [str(p) for p in example_paths()]
     demo = gr.Blocks(title=TITLE, analytics_enabled=False)
     with demo:
-        page = build_page(examples, storage_secret[:32])
+        page = build_page(examples, storage_secret[:32], sign_in=sign_in)
         wire_events(demo, page, ctl, examples)
     # I/O-bound handlers (the gateway does admission control): many users at once.
     demo.queue(default_concurrency_limit=32)

@@ -5,7 +5,7 @@ lvi gateway [--host H] [--port P]
 lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
 lvi models pull [--profile P] [--only WORKER ...] [--check]
-lvi up [--profile P] [--host H] [--port-offset N] [--ephemeral-store]
+lvi up [--profile P] [--host H] [--port-offset N] [--ephemeral-store] [--single-user]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         grace=args.grace,
         only=args.only or None,
         ephemeral_store=args.ephemeral_store,
+        single_user=args.single_user,
         max_crashes=args.max_crashes,
         crash_window_s=args.crash_window,
     )
@@ -154,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--ephemeral-store",
         action="store_true",
         help="a throwaway Redis (default: sessions kept in $LVI_CACHE_DIR/redis across runs)",
+    )
+    u.add_argument(
+        "--single-user",
+        action="store_true",
+        help="no sign-in in the UI: every visitor acts with the local API key (your own machine only)",
     )
     u.add_argument(
         "--max-crashes",

@@ -82,6 +82,8 @@ class UpOptions:
     grace: float = 15.0
     only: list[str] | None = None  # run only these components (plus Redis)
     ephemeral_store: bool = False  # Redis in a temporary folder, gone when the stack stops
+    # No sign-in in the UI: every visitor acts with the local key (one person, own machine).
+    single_user: bool = False
     max_crashes: int = 5  # crashes of one component within crash_window_s before giving up
     crash_window_s: float = 60.0
     backoff_max_s: float = 30.0
@@ -218,9 +220,17 @@ class Launcher:
                 for c in self.components:
                     if c.stage == 1:
                         cenv[f"GATEWAY_{c.name.upper()}_URL"] = urls[c.name]
+            if comp.name == "gateway":
+                # The UI forwards each visitor's address; only it, on this machine, is trusted.
+                cenv.setdefault("GATEWAY_FORWARDED_ALLOW_IPS", "127.0.0.1")
             if comp.name == "frontend" and "gateway" in urls:
                 cenv["FRONTEND_GATEWAY_URL"] = urls["gateway"]
-                cenv["FRONTEND_API_KEY"] = user_key
+                if self.options.single_user:
+                    cenv["FRONTEND_AUTH"] = "single-user"
+                    cenv["FRONTEND_API_KEY"] = user_key
+                else:  # every visitor signs in (the key below is one way in)
+                    cenv.setdefault("FRONTEND_AUTH", "signin")
+                    cenv.pop("FRONTEND_API_KEY", None)
             shown_host = "localhost" if host == LOOPBACK or host in WILDCARDS else host
             self.urls[comp.name] = f"http://{shown_host}:{ports[comp.name]}"
             children.append(
@@ -395,7 +405,12 @@ class Launcher:
             + (" (tiny profile: random weights, meaningless outputs)" if profile == "tiny" else ""),
         ]
         if "frontend" in self.urls:
-            lines.append(f"  UI:       {self.urls['frontend']}")
+            how = (
+                "single-user: no sign-in"
+                if self.options.single_user
+                else "sign in with the API key below, or a user of GATEWAY_USERS"
+            )
+            lines.append(f"  UI:       {self.urls['frontend']}  ({how})")
         if "gateway" in self.urls:
             lines.append(
                 f"  API:      {self.urls['gateway']}/v1  (docs: {self.urls['gateway']}/docs)"

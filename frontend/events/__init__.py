@@ -14,6 +14,7 @@ from frontend.events.chat import wire_chat
 from frontend.events.edits import Edit, edit_handler, edits, progress_callback, wire_edits
 from frontend.events.segment import wire_segment
 from frontend.events.session import wire_history, wire_remember, wire_session
+from frontend.events.signin import wire_signin
 from frontend.events.views import Views
 from frontend.handlers import Controller
 from frontend.layout import Page
@@ -23,6 +24,7 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     """Wire every event of ``page`` (inside ``demo``'s context)."""
     views = Views(page, ctl)
     wire_session(demo, ctl, views)
+    wire_signin(ctl, views)
     wire_history(ctl, views, examples)
     wire_segment(ctl, views)
     wire_edits(ctl, views)
@@ -44,4 +46,5 @@ __all__ = [
     "wire_remember",
     "wire_segment",
     "wire_session",
+    "wire_signin",
 ]

@@ -8,8 +8,9 @@ from typing import Any
 
 import gradio as gr
 
+from frontend.events.signin import client_address
 from frontend.events.views import Views
-from frontend.handlers import Controller, HeadView, UiState
+from frontend.handlers import Controller, HeadView, UiState, browser_value
 
 HeadCall = Callable[[UiState], Awaitable[tuple[UiState, HeadView]]]
 
@@ -27,13 +28,13 @@ def wire_session(demo: gr.Blocks, ctl: Controller, views: Views) -> None:
     """Page load (resume this browser's session) and new session."""
     page = views.page
 
-    async def on_load(stored: dict[str, Any] | None) -> tuple[Any, ...]:
-        return views.loaded(await ctl.open(stored))
+    async def on_load(stored: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+        return views.entry(await ctl.enter(stored, client_address(request)))
 
     async def on_new_session(st: UiState) -> tuple[Any, ...]:
         return views.loaded(await ctl.new_session(st))
 
-    demo.load(on_load, [page.browser], views.load_outputs, api_name="load_session")
+    demo.load(on_load, [page.browser], views.entry_outputs, api_name="load_session")
     page.image.new_session.click(
         on_new_session, [page.state], views.load_outputs, api_name="new_session"
     )
@@ -77,8 +78,9 @@ def wire_remember(views: Views) -> None:
     page = views.page
 
     def remember(st: UiState, stored: dict[str, Any] | None) -> Any:
-        if st.session_id and (stored or {}).get("session_id") != st.session_id:
-            return {"session_id": st.session_id}
+        value = browser_value(st)
+        if st.session_id and {k: (stored or {}).get(k) for k in value} != value:
+            return value
         return gr.skip()
 
     page.state.change(

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 from gradio.components import Component
 
-from frontend.handlers import Controller, HeadView, Loaded, MaskView, UiState
+from frontend.handlers import Controller, Entry, HeadView, Loaded, MaskView, UiState
 from frontend.layout import Page
 
 
@@ -59,6 +59,14 @@ class Views:
             page.generate.width,
             page.generate.height,
         ]
+        # A page load or sign-in: the session as above, plus which panel shows and who.
+        self.entry_outputs: list[Component | gr.Column] = [
+            *self.load_outputs,
+            page.signin.panel,
+            page.app,
+            page.user.who,
+            page.signin.message,
+        ]
 
     @staticmethod
     def head(st: UiState, view: HeadView) -> tuple[Any, ...]:
@@ -85,6 +93,28 @@ class Views:
         # The move box is first emptied: the annotator picks drag mode only when it shows
         # an image that already has a box (then ``Controller.move_box`` sets it).
         return st, (view.image, view.annotations), view.summary, None
+
+    def entry(self, entry: Entry) -> tuple[Any, ...]:
+        """``entry_outputs``: the signed-in app, or (nothing loaded) the sign-in panel, with
+        this tab's state and the browser's token cleared."""
+        if entry.loaded is None:
+            skips = [gr.skip()] * len(self.load_outputs)
+            skips[self.load_outputs.index(self.page.state)] = UiState()
+            skips[self.load_outputs.index(self.page.browser)] = {"session_id": None, "token": None}
+            return (
+                *skips,
+                gr.Column(visible=True),
+                gr.Column(visible=False),
+                "",
+                entry.message,
+            )
+        return (
+            *self.loaded(entry.loaded),
+            gr.Column(visible=False),
+            gr.Column(visible=True),
+            entry.user_line,
+            "",
+        )
 
     def loaded(self, loaded: Loaded) -> tuple[Any, ...]:
         banner = gr.Markdown(value=loaded.banner or "", visible=bool(loaded.banner))

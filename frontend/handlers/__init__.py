@@ -40,10 +40,11 @@ from frontend.handlers.inputs import (
 )
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
-from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState
+from frontend.handlers.signin import Entry, SignInHandlers
+from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState, browser_value
 
 
-class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
+class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers, SignInHandlers):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
 
@@ -55,6 +56,7 @@ __all__ = [
     "Controller",
     "DiffusionParams",
     "EditHandlers",
+    "Entry",
     "Gateway",
     "GenerateHandlers",
     "HeadView",
@@ -63,10 +65,12 @@ __all__ = [
     "MaskView",
     "SegmentHandlers",
     "SessionHandlers",
+    "SignInHandlers",
     "UiState",
     "annotator_boxes",
     "box_xyxy",
     "boxes_and_phrases",
+    "browser_value",
     "chat_history",
     "describe_error",
     "fail",

@@ -22,7 +22,7 @@ from frontend.handlers.inputs import (
     native_size,
     version_caption,
 )
-from frontend.handlers.state import HeadView, ImageFiles, Loaded, UiState
+from frontend.handlers.state import HeadView, ImageFiles, Loaded, UiState, browser_value
 from lvi.contracts.gateway import (
     Session,
     Version,
@@ -47,7 +47,12 @@ class SessionHandlers:
     :class:`UiState` and goes out as a new one."""
 
     def __init__(
-        self, client: Gateway, files: ImageFiles | None = None, *, sign_in: bool = False
+        self,
+        client: Gateway,
+        files: ImageFiles | None = None,
+        *,
+        sign_in: bool = False,
+        forward_address: bool = True,
     ) -> None:
         """``client`` is the base client: its connection pool serves every user, each with
         their own credentials (:meth:`gateway`). With ``sign_in`` a tab without a signed-in
@@ -56,11 +61,17 @@ class SessionHandlers:
         self.client = client
         self.files = files or ImageFiles()
         self.sign_in = sign_in
+        self.forward_address = forward_address
+
+    def forwarded(self, address: str | None) -> dict[str, str] | None:
+        """The visitor's address for the gateway's per-address throttles (which trust it only
+        from proxies it was told to trust)."""
+        return {"X-Forwarded-For": address} if address and self.forward_address else None
 
     def gateway(self, state: UiState) -> Gateway:
         """The client acting for this tab's user."""
         if state.token:
-            return self.client.with_api_key(state.token)
+            return self.client.with_api_key(state.token, headers=self.forwarded(state.address))
         if self.sign_in:
             raise fail("Sign in first.", title="Not signed in")
         return self.client
@@ -96,13 +107,13 @@ class SessionHandlers:
             if session is None:
                 session = await client.create_session(title="LLaVA-Interactive UI")
             state, head = await self._view(replace(state, session_id=session.id), session)
-        return Loaded(
-            state, head, chat_history(session), banner, {"session_id": session.id}, gen_size
-        )
+        return Loaded(state, head, chat_history(session), banner, browser_value(state), gen_size)
 
     async def new_session(self, state: UiState) -> Loaded:
         """Start over: a fresh gateway session (the old one stays until it expires)."""
-        return await self.open(None, UiState(token=state.token, principal=state.principal))
+        return await self.open(
+            None, UiState(token=state.token, principal=state.principal, address=state.address)
+        )
 
     async def ensure_session(self, state: UiState) -> UiState:
         """API callers (gradio_client) never ran the page load: give them a session."""
@@ -160,6 +171,7 @@ class SessionHandlers:
             session_id=state.session_id,
             token=state.token,
             principal=state.principal,
+            address=state.address,
             head=head.id,
             head_path=path,
             width=head.width,

@@ -36,6 +36,7 @@ class UiState:
     # starts with none, so it can reach no one's session without signing in itself.
     token: str | None = None
     principal: str | None = None
+    address: str | None = None  # the visitor's address, forwarded to the gateway
     head: int | None = None
     head_path: str | None = None
     width: int = 0
@@ -43,6 +44,12 @@ class UiState:
     mask: dict[str, Any] | None = None  # MaskInfo of the selected object
     points: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+
+
+def browser_value(state: UiState) -> dict[str, Any]:
+    """What this browser remembers (its localStorage): the session to resume and the sign-in
+    token (never an API key: a key is exchanged for a revocable token at sign-in)."""
+    return {"session_id": state.session_id, "token": state.token}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from frontend.handlers import UiState
 from frontend.layout import tabs
 from frontend.layout.chat import ChatPanel, build_chat_panel
 from frontend.layout.image import ImagePanel, build_image_panel
+from frontend.layout.signin import SignInPanel, UserBar, build_signin_panel, build_user_bar
 
 TITLE = "LLaVA-Interactive"
 
@@ -29,12 +30,15 @@ class Page:
     advanced: tabs.AdvancedOptions
     jobs: tabs.JobBar
     chat: ChatPanel
+    signin: SignInPanel
+    user: UserBar
+    app: gr.Column  # everything a signed-in user sees (hidden until sign-in)
 
 
-def build_page(examples: list[str], storage_secret: str) -> Page:
+def build_page(examples: list[str], storage_secret: str, sign_in: bool = False) -> Page:
     """Inside the current Blocks context: the layout, top to bottom, left to right."""
     browser = gr.BrowserState(
-        {"session_id": None}, storage_key="lvi-session", secret=storage_secret
+        {"session_id": None, "token": None}, storage_key="lvi-session", secret=storage_secret
     )
     state = gr.State(UiState())
     gr.Markdown(
@@ -42,7 +46,39 @@ def build_page(examples: list[str], storage_secret: str) -> Page:
         "Every edit is a new version: undo, redo or click the history to go back.",
         elem_id="title",
     )
-    banner = gr.Markdown(visible=False, elem_id="tiny-banner")
+    signin = build_signin_panel(visible=sign_in)
+    with gr.Column(visible=not sign_in, elem_id="app") as app:
+        user = build_user_bar(sign_in)
+        banner = gr.Markdown(visible=False, elem_id="tiny-banner")
+        image, edit, inpaint, generate, jobs, advanced, chat = _build_app(examples)
+    return Page(
+        browser,
+        state,
+        banner,
+        image,
+        edit,
+        inpaint,
+        generate,
+        advanced,
+        jobs,
+        chat,
+        signin,
+        user,
+        app,
+    )
+
+
+def _build_app(
+    examples: list[str],
+) -> tuple[
+    ImagePanel,
+    tabs.EditTab,
+    tabs.InpaintTab,
+    tabs.GenerateTab,
+    tabs.JobBar,
+    tabs.AdvancedOptions,
+    ChatPanel,
+]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):  # left: the image, its history, the editing tabs
             image = build_image_panel(examples)
@@ -54,4 +90,4 @@ def build_page(examples: list[str], storage_secret: str) -> Page:
             advanced = tabs.build_advanced_options()
         with gr.Column(scale=4):  # right: the chat
             chat = build_chat_panel()
-    return Page(browser, state, banner, image, edit, inpaint, generate, advanced, jobs, chat)
+    return image, edit, inpaint, generate, jobs, advanced, chat

@@ -152,6 +152,7 @@ def test_images_build_and_the_stack_becomes_healthy(docker_client: Any) -> None:
             tags["frontend"],
             {
                 "FRONTEND_GATEWAY_URL": "http://gateway:8000",
+                "FRONTEND_AUTH": "single-user",
                 "FRONTEND_API_KEY": API_KEY,
                 "HOME": "/tmp",
             },

@@ -80,7 +80,11 @@ def ui_stack(procs: ProcessFactory) -> UiStack:
     gateway = procs.lvi("gateway", env=env, ready_path="/healthz")
     frontend = procs.lvi(
         "frontend",
-        env={"FRONTEND_GATEWAY_URL": gateway.url, "FRONTEND_API_KEY": API_KEY},
+        env={
+            "FRONTEND_GATEWAY_URL": gateway.url,
+            "FRONTEND_AUTH": "single-user",
+            "FRONTEND_API_KEY": API_KEY,
+        },
         ready_path="/",
         timeout=120,
     )

@@ -74,8 +74,12 @@ async def _with_image(ctl: Controller) -> UiState:
 def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     s = FrontendSettings()
     assert (s.gateway_url, s.port, s.api_key) == ("http://127.0.0.1:8000", 7860, None)
+    assert s.auth == "signin"  # every visitor signs in unless told otherwise
     monkeypatch.setenv("FRONTEND_GATEWAY_URL", "http://gw:9000")
     monkeypatch.setenv("FRONTEND_API_KEY", "k1")
+    with pytest.raises(ValueError, match="FRONTEND_AUTH=single-user"):
+        FrontendSettings()  # a shared key in a sign-in frontend is refused, not ignored
+    monkeypatch.setenv("FRONTEND_AUTH", "single-user")
     monkeypatch.setenv("FRONTEND_PORT", "7999")
     s = FrontendSettings()
     assert s.gateway_url == "http://gw:9000" and s.port == 7999
@@ -155,7 +159,7 @@ def test_examples_are_drawn_reproducibly(tmp_path: Path) -> None:
 async def test_open_creates_then_resumes(ctl: Controller, fake: FakeGateway) -> None:
     first = await ctl.open(None)
     assert first.banner == TINY_BANNER
-    assert first.stored == {"session_id": first.state.session_id}
+    assert first.stored == {"session_id": first.state.session_id, "token": None}
     assert first.head.image is None and first.head.gallery == []
     _, view = await ctl.upload(first.state, PARK)
     assert view.image and (view.width, view.height) == (640, 448)

@@ -73,12 +73,13 @@ class _Transport(Generic[H, TR]):
         self._auth = client_headers(api_key)
         self._owns_http = True
 
-    def with_api_key(self, api_key: str | None) -> Self:
+    def with_api_key(self, api_key: str | None, *, headers: dict[str, str] | None = None) -> Self:
         """The same client presenting other credentials (an API key or a sign-in token),
         sharing this one's connection pool: what a server acting for many users holds, one
-        per user. Closing the copy does nothing; close the client it came from."""
+        per user. ``headers`` go with every call too (a proxy's ``X-Forwarded-For``).
+        Closing the copy does nothing; close the client it came from."""
         twin = copy.copy(self)
-        twin._auth = client_headers(api_key)
+        twin._auth = {**client_headers(api_key), **(headers or {})}
         twin._owns_http = False
         return twin
 
