@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.fuzz import schemathesis_run
 from support.procs import ProcessFactory, ServerProcess
 
 from gateway.users import hash_password
@@ -87,3 +88,18 @@ def test_forwarded_for_is_trusted_only_when_configured(
                 sdk.login("ann", "nope")
         with pytest.raises(RateLimitError):
             sdk.login("ann", "ann-password")
+
+
+def test_fuzz_the_sign_in_routes(procs: ProcessFactory, redis: ServerProcess) -> None:
+    """Whatever the input: no 5xx, every answer in the schema (the shared fuzz leaves login
+    out so its failures do not throttle the other tests' address)."""
+    gw = start_gateway(procs, redis, GATEWAY_AUTH_FAILURES_PER_MINUTE="0")
+    result = schemathesis_run(
+        gw.url,
+        max_examples=25,
+        headers={"Authorization": "Bearer alice-key"},
+        include_path_regex="^/v1/auth/",
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "generated" in result.stdout
+    assert "Tested: 4" in result.stdout  # login, token, logout, whoami
