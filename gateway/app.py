@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lvi.errors import InsufficientStorage, LviError, install_error_handlers
 from lvi.worker import RequestContextMiddleware
@@ -25,17 +26,19 @@ from .metrics import GatewayMetrics
 from .planner import Planner, PlannerSettings, make_planner
 from .quotas import Quotas
 from .ratelimit import RateLimiter
-from .routes import act, health, library, openai, sessions
+from .routes import act, auth, health, library, openai, sessions
 from .sessions import SessionStore
 from .sessions.errors import StoreUnavailable
 from .settings import GatewaySettings
+from .signin import build_signin
 from .workflows import Workflows
 
 log = logging.getLogger("lvi.gateway")
 
 DESCRIPTION = """The public API of LLaVA-Interactive, served: multi-turn sessions of image
 versions (upload, generate, segment, remove, move, replace, inpaint, undo/redo) and chat
-about the current image. Authenticate with `Authorization: Bearer <key>`."""
+about the current image. Authenticate with `Authorization: Bearer <key>` (an API key, or a
+sign-in token from `POST /v1/auth/login`)."""
 
 
 def create_app(
@@ -102,6 +105,9 @@ def create_app(
         settings.rate_limit_burst,
         on_store_error=count_store_error,
     )
+    app.state.authenticator, app.state.signin = build_signin(
+        settings, store.redis, app.state.auth, app.state.auth_throttle, app.state.ratelimiter
+    )
     app.state.clients = clients
     # The services the routes get through gateway.deps (one wiring place: Workflows.build).
     app.state.workflows = Workflows.build(store, clients, settings, metrics, planner)
@@ -112,12 +118,15 @@ def create_app(
     app.include_router(sessions.build_router())
     app.include_router(act.build_router())
     app.include_router(openai.build_router())
+    app.include_router(auth.build_router())
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
         logger_name="lvi.gateway.access",
     )
+    if settings.forwarded_allow_ips.strip():  # outermost: the throttle and logs see the client
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 

@@ -41,6 +41,11 @@ class ApiKeyAuth:
             pairs.append((principal.strip(), key.strip()))
         return cls(pairs, allow_anonymous)
 
+    def has_principal(self, principal: str) -> bool:
+        """Does some configured key still belong to ``principal``? (A token exchanged for a
+        key ends when its principal's last key is removed.)"""
+        return any(p == principal for p, _ in self._keys)
+
     def authenticate(self, authorization: str | None) -> str:
         """The principal for an ``Authorization`` header value, or 401."""
         if not authorization:

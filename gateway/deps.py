@@ -17,6 +17,7 @@ from .idempotency import Idempotency
 from .planner import Planner
 from .sessions import SessionStore
 from .settings import GatewaySettings
+from .signin import Identity, SignIn
 from .workflows import (
     ActService,
     ChatService,
@@ -28,26 +29,36 @@ from .workflows import (
 )
 
 
-async def get_principal(request: Request) -> str:
-    """Authenticate (401) and rate-limit (429) the caller; returns the principal."""
+async def get_identity(request: Request) -> Identity:
+    """Authenticate (401) and rate-limit (429) the caller: an API key or a sign-in token."""
     state = request.app.state
     throttle = getattr(state, "auth_throttle", None)
     address = request.client.host if request.client else "?"
     if throttle is not None:
         throttle.check(address)
     try:
-        who: str = state.auth.authenticate(request.headers.get("authorization"))
+        who: Identity = await state.authenticator.identify(request.headers.get("authorization"))
     except LviError as e:
         if throttle is not None and e.status == 401:
             throttle.failed(address)
         raise
     try:
-        await state.ratelimiter.check(who)
+        await state.ratelimiter.check(who.principal)  # each signed-in user: its own bucket
     except LviError as e:
         if e.status == 429:
             state.metrics.rate_limited.inc()
         raise
     return who
+
+
+async def get_principal(request: Request) -> str:
+    """The authenticated, rate-limited caller's principal (see :func:`get_identity`)."""
+    return (await get_identity(request)).principal
+
+
+async def get_signin(request: Request) -> SignIn:
+    signin: SignIn = request.app.state.signin
+    return signin
 
 
 # The getters are async on purpose: FastAPI runs a plain ``def`` dependency in a thread.
@@ -104,6 +115,8 @@ async def get_act(request: Request) -> ActService:
 
 
 PrincipalDep = Annotated[str, Depends(get_principal)]
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+SignInDep = Annotated[SignIn, Depends(get_signin)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
 ClientsDep = Annotated[WorkerClients, Depends(get_clients)]

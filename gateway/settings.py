@@ -59,6 +59,26 @@ class GatewaySettings(ComponentSettings):
         default=False,
         description="Accept requests without a key as principal 'anonymous' (dev only).",
     )
+    # -- sign-in (gateway/users.py, gateway/auth_tokens.py, gateway/signin.py) ------------------
+    users: str = Field(
+        default="",
+        description="Password users, comma-separated username[=principal]:scrypt-hash "
+        "(lvi users hash-password).",
+    )
+    users_file: str = Field(
+        default="", description="A users file: 'username principal hash' per line, # comments."
+    )
+    login_ttl_s: int = Field(
+        default=12 * 3600, ge=60, description="Lifetime of a sign-in token unless asked for less."
+    )
+    login_max_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Longest sign-in token a caller may ask for."
+    )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies (IPs, CIDRs, comma-separated; '*' everyone) whose X-Forwarded-For "
+        "names the client address (failed-auth throttle, logs). Empty: trust nobody.",
+    )
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Per principal; 0 disables.")
     rate_limit_burst: int = Field(default=120, ge=1, description="Requests allowed at once.")
     # Unset, the byte limits follow the pixel limit (see _derive_byte_limits).

@@ -6,6 +6,8 @@ lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
 lvi models pull [--profile P] [--only WORKER ...] [--check]
 lvi up [--profile P] [--host H] [--port-offset N] [--ephemeral-store] [--single-user]
+lvi users hash-password [--stdin] [--user NAME [--principal P]]
+lvi users add NAME [--principal P] --file F [--stdin]
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_gateway(args: argparse.Namespace) -> int:
     settings = _settings("gateway.settings:GatewaySettings", "gateway", args)
     create_app = registry.load("gateway.app:create_app")
-    return serve(create_app(settings), settings.host, settings.port, settings.log_level)
+    # The app trusts X-Forwarded-For only from GATEWAY_FORWARDED_ALLOW_IPS, not uvicorn's default.
+    app = create_app(settings)
+    return serve(app, settings.host, settings.port, settings.log_level, proxy_headers=False)
 
 
 def cmd_frontend(args: argparse.Namespace) -> int:
@@ -94,6 +98,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         crash_window_s=args.crash_window,
     )
     return up(options)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from launcher import users
+
+    try:
+        password = users.read_password(args.stdin)
+        if args.users_command == "add":
+            users.add_user(Path(args.file), args.name, password, args.principal)
+            print(f"added {args.name} to {args.file}", file=sys.stderr)
+        else:
+            print(users.entry(password, args.user, args.principal))
+    except users.UsersError as e:
+        print(f"lvi users: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--crash-window", type=float, default=60.0, help="seconds (see --max-crashes)")
     u.set_defaults(func=cmd_up)
+
+    us = sub.add_parser("users", help="password users of the gateway (GATEWAY_USERS[_FILE])")
+    usub = us.add_subparsers(dest="users_command", required=True)
+    hp = usub.add_parser("hash-password", help="print a password's hash for GATEWAY_USERS")
+    hp.add_argument("--user", help="print a whole GATEWAY_USERS entry for this username")
+    ua = usub.add_parser("add", help="append a user to a users file (GATEWAY_USERS_FILE, 0600)")
+    ua.add_argument("name", help="the username")
+    ua.add_argument("--file", required=True, help="the users file (created if missing)")
+    for p in (hp, ua):
+        p.add_argument("--principal", help="the principal (default: the username)")
+        p.add_argument("--stdin", action="store_true", help="read the password from stdin")
+        p.set_defaults(func=cmd_users)
     return parser
 
 

@@ -11,8 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 
-def serve(app: Any, host: str, port: int, log_level: str, *, worker: bool = False) -> int:
-    """Run ``app`` under uvicorn; return 1 if the app asked to stop because its model failed."""
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    log_level: str,
+    *,
+    worker: bool = False,
+    proxy_headers: bool = True,
+) -> int:
+    """Run ``app`` under uvicorn; return 1 if the app asked to stop because its model failed.
+
+    ``proxy_headers=False`` turns off uvicorn's own X-Forwarded-For handling, which by default
+    trusts 127.0.0.1 (or $FORWARDED_ALLOW_IPS): the gateway trusts only the proxies its
+    ``GATEWAY_FORWARDED_ALLOW_IPS`` names (its app does that), since the client address decides
+    the failed-auth throttle."""
     import uvicorn
 
     from lvi.internal_auth import InternalTokenMiddleware, internal_token
@@ -37,6 +50,7 @@ def serve(app: Any, host: str, port: int, log_level: str, *, worker: bool = Fals
         log_config=None,  # our JSON logging is configured already
         access_log=False,  # our middleware logs each request with its id and latency
         timeout_graceful_shutdown=30,
+        proxy_headers=proxy_headers,
         **limits.uvicorn_kwargs(),
     )
     server = uvicorn.Server(config)
