@@ -47,12 +47,19 @@ def wire_signin(ctl: Controller, views: Views) -> None:
 
     password_in = [page.browser, form.username, form.password]
     password_out = [*views.entry_outputs, form.password]
-    form.password_button.click(on_password, password_in, password_out, api_name="sign_in")
-    form.password.submit(on_password, password_in, password_out, api_visibility="private")
+    # Progress and errors show on the panel's message only: over the whole panel, Gradio's
+    # status overlay would cover the form after a failed try.
+    shown = [form.message]
+    form.password_button.click(
+        on_password, password_in, password_out, api_name="sign_in", show_progress_on=shown
+    )
+    form.password.submit(
+        on_password, password_in, password_out, api_visibility="private", show_progress_on=shown
+    )
     key_in = [page.browser, form.api_key]
     key_out = [*views.entry_outputs, form.api_key]
-    form.key_button.click(on_key, key_in, key_out, api_name="sign_in_key")
-    form.api_key.submit(on_key, key_in, key_out, api_visibility="private")
+    form.key_button.click(on_key, key_in, key_out, api_name="sign_in_key", show_progress_on=shown)
+    form.api_key.submit(on_key, key_in, key_out, api_visibility="private", show_progress_on=shown)
     page.user.sign_out.click(
         on_sign_out, [page.state], [page.state, page.browser], api_name="sign_out"
     ).then(None, js=RELOAD)
