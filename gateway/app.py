@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lvi.errors import InsufficientStorage, LviError, install_error_handlers
 from lvi.worker import RequestContextMiddleware
@@ -24,6 +23,7 @@ from .auth_throttle import FailedAuthThrottle
 from .clients import WorkerClients
 from .metrics import GatewayMetrics
 from .planner import Planner, PlannerSettings, make_planner
+from .proxies import trust_proxies
 from .quotas import Quotas
 from .ratelimit import RateLimiter
 from .routes import act, auth, health, library, openai, sessions
@@ -125,8 +125,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         logger_name="lvi.gateway.access",
     )
-    if settings.forwarded_allow_ips.strip():  # outermost: the throttle and logs see the client
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    trust_proxies(app, settings.forwarded_allow_ips)  # outermost: throttle and logs see clients
     return app
 
 

@@ -8,6 +8,8 @@ import logging
 
 from lvi.errors import Unauthorized
 
+from .auth_tokens import TOKEN_PREFIX
+
 log = logging.getLogger("lvi.gateway.auth")
 
 ANONYMOUS = "anonymous"
@@ -38,6 +40,8 @@ class ApiKeyAuth:
             principal, sep, key = item.partition(":")
             if not sep or not principal.strip() or not key.strip():
                 raise ValueError("GATEWAY_API_KEYS must be comma-separated principal:key pairs")
+            if key.strip().startswith(TOKEN_PREFIX):  # it would be taken for a sign-in token
+                raise ValueError(f"GATEWAY_API_KEYS: a key may not start with {TOKEN_PREFIX!r}")
             pairs.append((principal.strip(), key.strip()))
         return cls(pairs, allow_anonymous)
 

@@ -9,7 +9,9 @@ Counted in-process, not in Redis, on purpose: a flood of bad keys is then never 
 Redis writes (it would compete with real work and with the store's memory), and it keeps
 working while Redis is down. With N gateway replicas an address gets at most N times the
 budget, which is still a few hundred guesses a minute against 192-bit keys. The address is the
-TCP peer: behind a proxy, run uvicorn with ``--forwarded-allow-ips`` so it is the client's.
+TCP peer, or behind a proxy named in ``GATEWAY_FORWARDED_ALLOW_IPS`` (the web UI, an ingress)
+the client that proxy names in ``X-Forwarded-For`` (gateway/proxies.py). Failed password
+sign-ins (``POST /v1/auth/login``) and expired or revoked sign-in tokens count here too.
 """
 
 from __future__ import annotations

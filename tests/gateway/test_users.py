@@ -135,3 +135,8 @@ def test_a_malformed_entry_fails_at_startup(tmp_path: Path) -> None:
         create_app(gateway_settings("redis://127.0.0.1:9/0", users=f"ann:{SECRET},bob:x"))
     with pytest.raises(ValueError, match="GATEWAY_USERS_FILE"):
         create_app(gateway_settings("redis://127.0.0.1:9/0", users_file=str(tmp_path / "nope")))
+
+
+def test_an_api_key_may_not_look_like_a_sign_in_token() -> None:
+    with pytest.raises(ValueError, match="may not start with 'lvit_'"):
+        create_app(gateway_settings("redis://127.0.0.1:9/0", api_keys="alice:lvit_abc"))
