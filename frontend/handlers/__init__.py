@@ -38,12 +38,13 @@ from frontend.handlers.inputs import (
     stroke_png_b64,
     version_caption,
 )
+from frontend.handlers.library import Library, LibraryHandlers
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState
 
 
-class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
+class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers, LibraryHandlers):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
 
@@ -59,6 +60,8 @@ __all__ = [
     "GenerateHandlers",
     "HeadView",
     "ImageFiles",
+    "Library",
+    "LibraryHandlers",
     "Loaded",
     "MaskView",
     "SegmentHandlers",

@@ -11,6 +11,7 @@ from frontend.handlers import UiState
 from frontend.layout import tabs
 from frontend.layout.chat import ChatPanel, build_chat_panel
 from frontend.layout.image import ImagePanel, build_image_panel
+from frontend.layout.library import LibraryPanel, build_library_panel
 
 TITLE = "LLaVA-Interactive"
 
@@ -29,6 +30,7 @@ class Page:
     advanced: tabs.AdvancedOptions
     jobs: tabs.JobBar
     chat: ChatPanel
+    library: LibraryPanel
 
 
 def build_page(examples: list[str], storage_secret: str) -> Page:
@@ -43,6 +45,7 @@ def build_page(examples: list[str], storage_secret: str) -> Page:
         elem_id="title",
     )
     banner = gr.Markdown(visible=False, elem_id="tiny-banner")
+    library = build_library_panel()
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):  # left: the image, its history, the editing tabs
             image = build_image_panel(examples)
@@ -54,4 +57,6 @@ def build_page(examples: list[str], storage_secret: str) -> Page:
             advanced = tabs.build_advanced_options()
         with gr.Column(scale=4):  # right: the chat
             chat = build_chat_panel()
-    return Page(browser, state, banner, image, edit, inpaint, generate, advanced, jobs, chat)
+    return Page(
+        browser, state, banner, image, edit, inpaint, generate, advanced, jobs, chat, library
+    )
