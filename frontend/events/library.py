@@ -24,12 +24,21 @@ def wire_library(ctl: Controller, views: Views) -> None:
     """Wire the picker of ``views.page.library``."""
     page = views.page
     lib = page.library
-    listed: list[Block] = [lib.listing, lib.gallery, lib.selected, lib.title, lib.confirm_row]
+    listed: list[Block] = [
+        lib.listing,
+        lib.gallery,
+        lib.more,
+        lib.selected,
+        lib.title,
+        lib.confirm_row,
+    ]
 
     def show(listing: Library) -> tuple[Any, ...]:
         row = listing.row
         gallery = gr.Gallery(value=listing.gallery(), selected_index=listing.selected)
-        return listing, gallery, listing.detail(), row.title if row else "", hidden()
+        more = gr.Button(visible=listing.next_cursor is not None)
+        title = row.title if row else ""
+        return listing, gallery, more, listing.detail(), title, hidden()
 
     def skip(outputs: Sequence[Block]) -> tuple[Any, ...]:
         return tuple(gr.skip() for _ in outputs)
@@ -40,6 +49,9 @@ def wire_library(ctl: Controller, views: Views) -> None:
     async def on_refresh(st: UiState, listing: Library) -> tuple[Any, ...]:
         row = listing.row
         return show(await ctl.library(st, row.id if row else None))
+
+    async def on_older(st: UiState, listing: Library) -> tuple[Any, ...]:
+        return show(await ctl.older(st, listing))
 
     async def on_follow(st: UiState, listing: Library, is_open: bool) -> tuple[Any, ...]:
         # The tab moved to another session (new, opened, deleted) or another head: the
@@ -75,7 +87,14 @@ def wire_library(ctl: Controller, views: Views) -> None:
     lib.accordion.expand(on_expand, [page.state], [lib.is_open, *listed], **PRIVATE)
     lib.accordion.collapse(lambda: False, None, [lib.is_open], queue=False, **PRIVATE)
     lib.refresh.click(on_refresh, [page.state, lib.listing], listed, **PRIVATE)
-    page.state.change(on_follow, [page.state, lib.listing, lib.is_open], listed, **PRIVATE)
+    lib.more.click(on_older, [page.state, lib.listing], listed, **PRIVATE)
+    page.state.change(
+        on_follow,
+        [page.state, lib.listing, lib.is_open],
+        listed,
+        show_progress="hidden",  # most state changes list nothing: no flicker on each
+        **PRIVATE,
+    )
     lib.gallery.select(
         on_select,
         [lib.listing],

@@ -112,6 +112,25 @@ class LibraryHandlers(SessionHandlers):
         client = self.gateway(state)
         with user_errors():
             page = await client.list_sessions(limit=LIBRARY_PAGE)
+        rows = await self._rows(client, state, page.sessions)
+        want = selected or state.session_id
+        index = next((i for i, r in enumerate(rows) if r.id == want), None)
+        return Library(rows, index, state.session_id, state.head, page.next_cursor)
+
+    async def older(self, state: UiState, lib: Library) -> Library:
+        """The list with its next page (older sessions) added below; the selection stays."""
+        if lib.next_cursor is None:
+            return lib
+        client = self.gateway(state)
+        with user_errors():
+            page = await client.list_sessions(limit=LIBRARY_PAGE, cursor=lib.next_cursor)
+        known = {r.id for r in lib.rows}  # a session changed meanwhile moved to the top
+        rows = await self._rows(client, state, [s for s in page.sessions if s.id not in known])
+        return replace(lib, rows=[*lib.rows, *rows], next_cursor=page.next_cursor)
+
+    async def _rows(
+        self, client: Gateway, state: UiState, sessions: list[SessionSummary]
+    ) -> list[SessionRow]:
         sem = asyncio.Semaphore(4)  # a page must not open dozens of connections at once
 
         async def row(s: SessionSummary) -> SessionRow:
@@ -121,15 +140,14 @@ class LibraryHandlers(SessionHandlers):
                 s.id, s.title or UNTITLED, s.versions, s.updated_at, thumb, s.id == state.session_id
             )
 
-        rows = list(await asyncio.gather(*(row(s) for s in page.sessions)))
-        want = selected or state.session_id
-        index = next((i for i, r in enumerate(rows) if r.id == want), None)
-        return Library(rows, index, state.session_id, state.head, page.next_cursor)
+        return list(await asyncio.gather(*(row(s) for s in sessions)))
 
     async def _thumbnail(self, client: Gateway, s: SessionSummary) -> str:
         if s.head is None:
             return str(self.files.blank(THUMB_SIZE, THUMB_SIZE * 3 // 4))
-        key = f"thumb-{s.id}-{s.head}"  # a version never changes: its thumbnail neither
+        # A version never changes, so neither does its thumbnail; hashed, so no session id
+        # shows in a file's URL.
+        key = "thumb-" + hashlib.sha256(f"{s.id}/{s.head}".encode()).hexdigest()[:32]
         path = self.files.known(key)
         if path is None:
             try:

@@ -18,6 +18,7 @@ class LibraryPanel:
     listing: gr.State
     is_open: gr.State  # the accordion's state: the list follows the tab only while open
     gallery: gr.Gallery
+    more: gr.Button  # the next page of older sessions, shown while there is one
     selected: gr.Markdown
     refresh: gr.Button
     open: gr.Button
@@ -40,34 +41,35 @@ def build_library_panel() -> LibraryPanel:
         gallery = gr.Gallery(
             label="Your sessions, most recently changed first: click one to select it",
             elem_id="library-gallery",
-            columns=6,
-            height=260,
+            columns=5,
+            height=280,
+            fit_columns=False,
             allow_preview=False,
             object_fit="contain",
             interactive=False,
         )
+        more = gr.Button(
+            "Show older sessions", elem_id="library-more-btn", size="sm", visible=False
+        )
         selected = gr.Markdown("No sessions yet.", elem_id="library-selected")
+        title = gr.Textbox(
+            label="Title of the selected session (edit it, then Rename or press Enter)",
+            elem_id="library-title",
+            max_lines=1,
+            max_length=200,
+        )
         with gr.Row():
             open_btn = gr.Button("Open", elem_id="library-open-btn", size="sm", variant="primary")
-            refresh = gr.Button("Refresh list", elem_id="library-refresh-btn", size="sm")
+            rename = gr.Button("Rename", elem_id="library-rename-btn", size="sm")
             export = gr.Button("Export as zip", elem_id="library-export-btn", size="sm")
             delete = gr.Button("Delete…", elem_id="library-delete-btn", size="sm", variant="stop")
+            refresh = gr.Button("Refresh list", elem_id="library-refresh-btn", size="sm")
         with gr.Row(visible=False, elem_id="library-confirm") as confirm_row:
             confirm_text = gr.Markdown(elem_id="library-confirm-text")
             confirm = gr.Button(
                 "Yes, delete it", elem_id="library-delete-confirm-btn", size="sm", variant="stop"
             )
             cancel = gr.Button("Cancel", elem_id="library-delete-cancel-btn", size="sm")
-        with gr.Row(equal_height=True):
-            title = gr.Textbox(
-                label="Title",
-                placeholder="A new title for the selected session",
-                elem_id="library-title",
-                max_lines=1,
-                max_length=200,
-                scale=4,
-            )
-            rename = gr.Button("Rename", elem_id="library-rename-btn", size="sm", scale=1)
         export_file = gr.File(
             label="Session zip (every version, the masks, the chat as JSON and Markdown)",
             elem_id="library-export-file",
@@ -79,6 +81,7 @@ def build_library_panel() -> LibraryPanel:
         listing,
         is_open,
         gallery,
+        more,
         selected,
         refresh,
         open_btn,

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from frontend.handlers import Controller, ImageFiles, Library, UiState
-from frontend.handlers.library import ago, zip_name
+from frontend.handlers.library import LIBRARY_PAGE, ago, zip_name
 from tests.frontend.conftest import ROOT, UiStack
 from tests.frontend.fakes import FakeGateway
 from tests.frontend.test_browser import SLOW, Ui
@@ -70,6 +70,20 @@ async def test_new_sessions_get_distinct_titles_and_the_list_is_newest_first(
     assert again.rows[1].thumbnail == lib.rows[1].thumbnail
     assert len(fake.calls) == fetched + 1  # only the listing itself
     assert not lib.stale(second) and lib.stale(first)
+
+
+@threaded
+async def test_older_sessions_come_a_page_at_a_time(ctl: Controller) -> None:
+    state = (await ctl.open(None)).state
+    for _ in range(LIBRARY_PAGE + 2):
+        state = (await ctl.new_session(state)).state
+    lib = await ctl.library(state)
+    assert len(lib.rows) == LIBRARY_PAGE and lib.next_cursor is not None
+    lib = await ctl.older(state, lib)
+    assert len(lib.rows) == LIBRARY_PAGE + 3 and lib.next_cursor is None
+    assert len({r.id for r in lib.rows}) == len(lib.rows)
+    assert lib.row is not None and lib.row.id == state.session_id  # still the tab's own
+    assert await ctl.older(state, lib) == lib  # nothing more: nothing asked
 
 
 @threaded
@@ -152,8 +166,6 @@ async def test_nothing_selected_or_gone_reads_as_a_message(
 
 
 # -- in Chromium against the real stack ------------------------------------------------------
-def _gallery_item(page: Page, text: str) -> object:
-    return page.locator("#library-gallery .thumbnail-item").filter(has_text=text).first
 
 
 @pytest.mark.slow
