@@ -30,6 +30,7 @@ CSS = """
 #tiny-banner { background: #fff4ce; border: 1px solid #e0b400; border-radius: 6px;
   padding: 4px 12px; }
 #head-summary p { margin: 0; }
+#library-gallery .caption-label { white-space: normal; max-width: 96%; } /* title, count, time */
 /* The history strip is one row that scrolls sideways (it wrapped after 8 versions and hid
    the newest); FOLLOW_HISTORY keeps the newest in view. */
 #history .grid-wrap { overflow-x: auto; overflow-y: hidden; }

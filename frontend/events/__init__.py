@@ -12,6 +12,7 @@ import gradio as gr
 
 from frontend.events.chat import wire_chat
 from frontend.events.edits import Edit, edit_handler, edits, progress_callback, wire_edits
+from frontend.events.library import wire_library
 from frontend.events.segment import wire_segment
 from frontend.events.session import wire_history, wire_remember, wire_session
 from frontend.events.signin import wire_signin
@@ -30,6 +31,7 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     wire_edits(ctl, views)
     wire_chat(ctl, views)
     wire_remember(views)
+    wire_library(ctl, views)
     return views
 
 

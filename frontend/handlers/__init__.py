@@ -38,13 +38,21 @@ from frontend.handlers.inputs import (
     stroke_png_b64,
     version_caption,
 )
+from frontend.handlers.library import Library, LibraryHandlers
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.signin import Entry, SignInHandlers
 from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState, browser_value
 
 
-class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers, SignInHandlers):
+class Controller(
+    SegmentHandlers,
+    EditHandlers,
+    GenerateHandlers,
+    ChatHandlers,
+    LibraryHandlers,
+    SignInHandlers,
+):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
 
@@ -61,6 +69,8 @@ __all__ = [
     "GenerateHandlers",
     "HeadView",
     "ImageFiles",
+    "Library",
+    "LibraryHandlers",
     "Loaded",
     "MaskView",
     "SegmentHandlers",

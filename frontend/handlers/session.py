@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,12 @@ STALE_TAB = (
     "This session changed in another tab or window: it now shows the latest version. "
     "Check it, then try your edit again."
 )
+
+
+def session_title() -> str:
+    """A new session's title until the user renames it: when it began (UTC), so the
+    session picker tells sessions apart."""
+    return time.strftime("Session of %d %b, %H:%M:%S UTC", time.gmtime())
 
 
 # -- the controller --------------------------------------------------------------------------------
@@ -105,7 +112,7 @@ class SessionHandlers:
                 except NotFoundError:
                     session = None  # expired or deleted: start afresh
             if session is None:
-                session = await client.create_session(title="LLaVA-Interactive UI")
+                session = await client.create_session(title=session_title())
             state, head = await self._view(replace(state, session_id=session.id), session)
         return Loaded(state, head, chat_history(session), banner, browser_value(state), gen_size)
 

@@ -11,6 +11,7 @@ from frontend.handlers import UiState
 from frontend.layout import tabs
 from frontend.layout.chat import ChatPanel, build_chat_panel
 from frontend.layout.image import ImagePanel, build_image_panel
+from frontend.layout.library import LibraryPanel, build_library_panel
 from frontend.layout.signin import SignInPanel, UserBar, build_signin_panel, build_user_bar
 
 TITLE = "LLaVA-Interactive"
@@ -30,6 +31,7 @@ class Page:
     advanced: tabs.AdvancedOptions
     jobs: tabs.JobBar
     chat: ChatPanel
+    library: LibraryPanel
     signin: SignInPanel
     user: UserBar
     app: gr.Column  # everything a signed-in user sees (hidden until sign-in)
@@ -50,6 +52,7 @@ def build_page(examples: list[str], storage_secret: str, sign_in: bool = False) 
     with gr.Column(visible=not sign_in, elem_id="app") as app:
         user = build_user_bar(sign_in)
         banner = gr.Markdown(visible=False, elem_id="tiny-banner")
+        library = build_library_panel()
         image, edit, inpaint, generate, jobs, advanced, chat = _build_app(examples)
     return Page(
         browser,
@@ -62,6 +65,7 @@ def build_page(examples: list[str], storage_secret: str, sign_in: bool = False) 
         advanced,
         jobs,
         chat,
+        library,
         signin,
         user,
         app,

@@ -31,6 +31,7 @@ from lvi.contracts.gateway import (
     Version,
 )
 from lvi_client import ConflictError, NotFoundError, ServiceUnavailableError
+from tests.frontend.fake_library import FakeLibrary
 
 
 def png(arr: np.ndarray) -> bytes:
@@ -48,9 +49,11 @@ class _Session:
     redo: list[int] = field(default_factory=list)
     masks: dict[str, tuple[MaskInfo, bytes]] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
+    title: str | None = None
+    updated: float = field(default_factory=time.time)
 
 
-class FakeGateway:
+class FakeGateway(FakeLibrary):
     """Enough of the gateway for the UI: versions with undo/redo, box/point segmentation,
     remove (fills grey), generate (noise), chat (echo, streamed). ``calls`` logs each call;
     ``down`` names skills that answer 503, like a stopped worker."""
@@ -89,7 +92,7 @@ class FakeGateway:
         )
         s.versions.append(v)
         s.images[vid] = data
-        s.head, s.redo = vid, []
+        s.head, s.redo, s.updated = vid, [], time.time()
         return v
 
     def _head_array(self, s: _Session) -> np.ndarray:
@@ -112,7 +115,7 @@ class FakeGateway:
 
     async def create_session(self, title: str | None = None, **_: Any) -> Session:
         sid = uuid.uuid4().hex
-        self.sessions[sid] = _Session(sid)
+        self.sessions[sid] = _Session(sid, title=title)
         self.calls.append(("create_session", {}))
         return await self.get_session(sid)
 
@@ -121,6 +124,7 @@ class FakeGateway:
         now = time.time()
         return Session(
             id=s.id,
+            title=s.title,
             created_at=now,
             updated_at=now,
             head=s.head,
