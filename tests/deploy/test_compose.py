@@ -3,6 +3,7 @@ resolved model keeps the promises (GPUs, health checks, start order, persistence
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -125,6 +126,19 @@ def test_only_gateway_and_frontend_are_published(compose_config: dict[str, dict[
     assert "backend" not in services["frontend"]["networks"]
     # Published on loopback unless .env says otherwise.
     assert services["gateway"]["ports"][0]["host_ip"] == "127.0.0.1"
+
+
+def test_ui_signs_visitors_in_and_only_it_may_forward(
+    compose_config: dict[str, dict[str, Any]],
+) -> None:
+    services = compose_config["gpu"]["services"]
+    ui_env, gw_env = services["frontend"]["environment"], services["gateway"]["environment"]
+    assert ui_env["FRONTEND_AUTH"] == "signin" and not ui_env.get("FRONTEND_API_KEY")
+    # The gateway believes X-Forwarded-For from the UI's fixed address only, never a network.
+    ui_ip = services["frontend"]["networks"]["edge"]["ipv4_address"]
+    assert gw_env["GATEWAY_FORWARDED_ALLOW_IPS"] == ui_ip
+    subnet = compose_config["gpu"]["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(ui_ip) in ipaddress.ip_network(subnet)
 
 
 @pytest.mark.parametrize("variant", sorted(COMPOSE_FILES))
