@@ -408,6 +408,7 @@ def test_newcomer_runs_the_whole_stack_edits_chats_and_stops_it(
     if "frontend" in names:
         ui = up.wait_for(r"UI:\s+(http://\S+)", 1).group(1)
         assert httpx.get(ui, timeout=30).status_code == 200
+        assert "sign in with the API key below" in up.output  # no shared key in the UI
 
     auth = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=api, headers=auth, timeout=120) as client:
@@ -434,6 +435,11 @@ def test_newcomer_runs_the_whole_stack_edits_chats_and_stops_it(
         assert r.json()["reply"]["role"] == "assistant"
         session = client.get(f"/v1/sessions/{sid}").json()
         assert session["head"] == edited["id"] and len(session["messages"]) == 2
+        # The printed key is also how a person signs in to the UI: exchanged for a token.
+        r = client.post("/v1/auth/token", json={})
+        assert r.status_code == 200, r.text
+        bearer = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert client.get("/v1/auth/whoami", headers=bearer).json()["principal"] == "local"
 
     up.ctrl_c()
     assert up.wait(120) == 0, up.output[-3000:]
