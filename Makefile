@@ -1,7 +1,7 @@
 # Every target uses the virtual environment .venv at the repository root (`make install`).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
-PROFILE ?= tiny
+PROFILE ?= auto
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
@@ -19,7 +19,7 @@ install: .venv/.installed
 	$(PIP) install -q -c requirements/constraints.txt -e ".[all,dev]"
 	touch $@
 
-up: install  ## run the whole stack locally (tiny random-weight models unless PROFILE=cpu|gpu)
+up: install  ## run the whole stack locally (PROFILE=auto: gpu if CUDA and its weights are cached, else local)
 	.venv/bin/lvi up --profile $(PROFILE)
 
 lint: install  ## ruff, and the import contracts of pyproject.toml (layers only point down)
