@@ -62,6 +62,7 @@ bench: install  ## every CPU benchmark, with the commands recorded in docs/BENCH
 	$(PY) bench/gateway_capacity.py --json bench/results/gateway_capacity.json
 	$(PY) bench/planner_speed.py --rounds 200 --json bench/results/planner_speed.json
 	$(PY) bench/encode_choice.py --runs 3 --out bench/results/encode_choice.json
+	$(PY) bench/fullsize_edit.py --runs 3 --out bench/results/fullsize_edit.json
 	$(PY) bench/gligen_native.py --size 512 --lo 2 --hi 25 --threads 1 --label after_1_thread --out bench/results/gligen_native_cpu.json
 
 bench-gpu: install  ## the full-size GPU benchmark (needs a CUDA torch; see docs/BENCHMARKS.md)
