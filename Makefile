@@ -1,7 +1,7 @@
 # Every target uses the virtual environment .venv at the repository root (`make install`).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
-PROFILE ?= tiny
+PROFILE ?= auto
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
@@ -19,7 +19,7 @@ install: .venv/.installed
 	$(PIP) install -q -c requirements/constraints.txt -e ".[all,dev]"
 	touch $@
 
-up: install  ## run the whole stack locally (tiny random-weight models unless PROFILE=cpu|gpu)
+up: install  ## run the whole stack locally (PROFILE=auto: gpu if CUDA and its weights are cached, else local)
 	.venv/bin/lvi up --profile $(PROFILE)
 
 lint: install  ## ruff, and the import contracts of pyproject.toml (layers only point down)
@@ -62,6 +62,7 @@ bench: install  ## every CPU benchmark, with the commands recorded in docs/BENCH
 	$(PY) bench/gateway_capacity.py --json bench/results/gateway_capacity.json
 	$(PY) bench/planner_speed.py --rounds 200 --json bench/results/planner_speed.json
 	$(PY) bench/encode_choice.py --runs 3 --out bench/results/encode_choice.json
+	$(PY) bench/fullsize_edit.py --runs 3 --out bench/results/fullsize_edit.json
 	$(PY) bench/gligen_native.py --size 512 --lo 2 --hi 25 --threads 1 --label after_1_thread --out bench/results/gligen_native_cpu.json
 
 bench-gpu: install  ## the full-size GPU benchmark (needs a CUDA torch; see docs/BENCHMARKS.md)

@@ -5,7 +5,7 @@ lvi gateway [--host H] [--port P]
 lvi frontend [--host H] [--port P]
 lvi models build-tiny [DIR] [--only NAME ...]
 lvi models pull [--profile P] [--only WORKER ...] [--check]
-lvi up [--profile P] [--host H] [--port-offset N] [--ephemeral-store] [--single-user]
+lvi up [--profile auto|P] [--host H] [--port-offset N] [--ephemeral-store] [--single-user]
 lvi users hash-password [--stdin] [--user NAME [--principal P]]
 lvi users add NAME [--principal P] --file F [--stdin]
 """
@@ -157,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     mp.set_defaults(func=cmd_models_pull)
 
     u = sub.add_parser("up", help="run the whole stack locally (Redis, workers, gateway, UI)")
-    u.add_argument("--profile", choices=registry.PROFILE_NAMES, help="default: $LVI_PROFILE")
+    u.add_argument(
+        "--profile",
+        choices=registry.LAUNCH_PROFILES,
+        help="default: $LVI_PROFILE, else auto (gpu with CUDA and its weights cached, else "
+        "local: GrabCut and OpenCV, tiny chat and generation)",
+    )
     u.add_argument(
         "--host", default="127.0.0.1", help="where the gateway and UI listen (workers: loopback)"
     )

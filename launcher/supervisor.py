@@ -13,6 +13,10 @@ each with its ``app`` module), in stages:
 2. the model workers, all at once (they load models in parallel);
 3. the gateway, once every worker is ready; 4. the frontend.
 
+The profile is ``--profile``, else ``LVI_PROFILE``, else ``auto``, resolved once into a concrete
+one (:mod:`launcher.autoprofile`) that every child gets as ``LVI_PROFILE``; the launcher
+prints which and why.
+
 Each child runs in its own process group with its output piped into one log stream, every
 line prefixed with the component's name. The launcher waits for each component's readiness
 endpoint. A child that dies while the stack starts stops the whole stack (its last log lines
@@ -50,6 +54,7 @@ from typing import IO, Any
 
 import httpx
 
+from launcher.autoprofile import BANNER_NOTES, ProfileChoice, choose_profile
 from launcher.components import (
     COMPONENTS,
     LOOPBACK,
@@ -65,6 +70,7 @@ from launcher.components import (
 from launcher.localstate import StoreLock, local_api_key, redis_dir
 from launcher.process import Child, LogStream
 from launcher.restarts import RestartPolicy
+from lvi.registry import AUTO_PROFILE
 
 __all__ = ["COMPONENTS", "Component", "LaunchError", "Launcher", "UpOptions", "up"]
 
@@ -123,11 +129,26 @@ class Launcher:
         self.api_key = ""
         self.urls: dict[str, str] = {}
         self.redis_note = ""
+        self._choice: ProfileChoice | None = None
 
     # -- planning ----------------------------------------------------------------------------
 
     def _profile(self) -> str:
-        return self.options.profile or self.env.get("LVI_PROFILE") or "cpu"
+        return self.profile_choice().profile
+
+    def profile_choice(self) -> ProfileChoice:
+        """The concrete profile (``--profile``, else ``LVI_PROFILE``, else ``auto``, resolved
+        once by :func:`launcher.autoprofile.choose_profile`) and why."""
+        if self._choice is None:
+            from launcher.models import InvalidSettings
+
+            requested = self.options.profile or self.env.get("LVI_PROFILE") or AUTO_PROFILE
+            workers = [c.name for c in self.components if c.stage == 1]
+            try:
+                self._choice = choose_profile(requested, workers, self.env)
+            except InvalidSettings as e:
+                raise LaunchError(str(e)) from None
+        return self._choice
 
     def _base_env(self) -> dict[str, str]:
         env = dict(self.env)
@@ -309,6 +330,7 @@ class Launcher:
     def _start_and_supervise(self) -> int:
         profile = self._profile()
         names = ", ".join(c.name for c in self.children)
+        self.logs.say(self.profile_choice().describe())
         self.logs.say(f"starting {names} (profile {profile})")
         absent = [c.name for c in COMPONENTS if c.name not in {x.name for x in self.components}]
         if absent and not self.options.only:
@@ -401,8 +423,7 @@ class Launcher:
     def _banner(self, profile: str) -> None:
         lines = [
             "",
-            "The stack is up."
-            + (" (tiny profile: random weights, meaningless outputs)" if profile == "tiny" else ""),
+            "The stack is up." + BANNER_NOTES.get(profile, ""),
         ]
         if "frontend" in self.urls:
             how = (

@@ -1,4 +1,10 @@
-"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu, gpu-16gb).
+"""Model profiles: which model each worker loads under ``LVI_PROFILE`` (tiny, cpu, gpu, gpu-16gb,
+local).
+
+``local`` is tiny with the classical backends where a worker has one (seem: GrabCut, text
+through the tiny Grounding DINO; inpaint: OpenCV): what ``lvi up``'s default ``auto`` resolves
+to on a machine without a CUDA GPU or without the gpu profile's weights
+(:mod:`launcher.autoprofile`).
 
 ``gpu-16gb`` is ``gpu`` with LLaVA in 4-bit (NF4, ``LLAVA_QUANTIZATION=4bit``), so the whole
 stack fits one 16 GB card (docs/DEPLOY.md, "One card, all workers").

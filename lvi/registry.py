@@ -88,6 +88,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
                 "model": "facebook/sam-vit-huge",
                 "detector": "IDEA-Research/grounding-dino-base",
             },
+            # GrabCut for clicks, boxes and strokes; text through tiny's (random) detector.
+            "local": {"backend": "grabcut", "model": None},
         },
         tiny={
             "sam": "services.seem.tiny:build_sam",
@@ -139,6 +141,7 @@ WORKERS: tuple[WorkerSpec, ...] = (
             "tiny": {"backend": "lama", "model": "tiny:lama"},
             "cpu": {"backend": "opencv", "model": None},
             "gpu": {"backend": "lama", "model": "hf://fashn-ai/LaMa/big-lama.pt"},
+            "local": {"backend": "opencv", "model": None},
         },
         tiny={"lama": "services.inpaint.tiny:build_lama"},
     ),
@@ -147,9 +150,20 @@ WORKERS: tuple[WorkerSpec, ...] = (
 
 BY_NAME: Mapping[str, WorkerSpec] = {w.name: w for w in WORKERS}
 WORKER_NAMES: tuple[str, ...] = tuple(w.name for w in WORKERS)
-PROFILE_NAMES: tuple[str, ...] = ("tiny", "cpu", "gpu", "gpu-16gb")
-PROFILE_BASES: Mapping[str, str] = {"gpu-16gb": "gpu"}
-"""A derived profile starts from its base's row; a worker's own row for it only overrides."""
+PROFILE_NAMES: tuple[str, ...] = ("tiny", "cpu", "gpu", "gpu-16gb", "local")
+"""The concrete profiles: each gives every worker one settings row."""
+PROFILE_BASES: Mapping[str, str] = {"gpu-16gb": "gpu", "local": "tiny"}
+"""A derived profile starts from its base's row; a worker's own row for it only overrides.
+``local`` is tiny with the classical backends where a worker has one (GrabCut, OpenCV fill):
+what a machine without weights runs by default."""
+AUTO_PROFILE = "auto"
+"""Not a row: ``lvi up`` resolves it at start into ``gpu`` (CUDA and the gpu profile's weights
+cached) or ``local`` (:mod:`launcher.autoprofile`)."""
+LAUNCH_PROFILES: tuple[str, ...] = (AUTO_PROFILE, *PROFILE_NAMES)
+"""What ``lvi up --profile`` accepts."""
+RANDOM_PROFILES: frozenset[str] = frozenset({"tiny", "local"})
+"""Profiles whose learned models have random weights: a worker under one of them gives
+meaningless outputs unless its backend is a classical one (no weights at all)."""
 
 
 def profile_row(spec: WorkerSpec, profile: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lvi import registry
 
-Profile = Literal["tiny", "cpu", "gpu", "gpu-16gb"]
+Profile = Literal["tiny", "cpu", "gpu", "gpu-16gb", "local"]
 
 
 def default_cache_dir() -> Path:

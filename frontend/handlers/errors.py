@@ -35,6 +35,23 @@ TINY_BANNER = (
     "**Random-weight models:** outputs are meaningless. This stack runs the `tiny` profile "
     "(for tests and offline machines); set `LVI_PROFILE=cpu` or `gpu` for real models."
 )
+
+
+def random_banner(info: ServiceInfo) -> str | None:
+    """The banner for ``info``: None when every skill runs real models or classical methods;
+    the skills whose models are random when the gateway names them (the local profile: only
+    chat and generation), else :data:`TINY_BANNER`."""
+    if not info.random_weights:
+        return None
+    if not info.random_skills:
+        return TINY_BANNER
+    return (
+        f"**Random-weight models for {', '.join(info.random_skills)}:** those outputs are "
+        "meaningless; the other skills give real results (GrabCut, OpenCV). Run "
+        "`lvi models pull --profile gpu` on a GPU machine for real models everywhere."
+    )
+
+
 Progress = Callable[[ProgressEvent], None]
 ChatHistory = list[dict[str, Any]]
 

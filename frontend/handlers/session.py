@@ -12,9 +12,9 @@ from typing import Any
 import gradio as gr
 
 from frontend.handlers.errors import (
-    TINY_BANNER,
     Gateway,
     fail,
+    random_banner,
     user_errors,
 )
 from frontend.handlers.inputs import (
@@ -85,7 +85,8 @@ class SessionHandlers:
 
     # sessions
     async def info_banner(self, state: UiState | None = None) -> str | None:
-        """The tiny-profile banner text, or None (also None while the gateway is starting)."""
+        """The random-weights banner (:func:`random_banner`), or None (also None while the
+        gateway is starting)."""
         return (await self.page_info(state or UiState()))[0]
 
     async def page_info(self, state: UiState) -> tuple[str | None, int]:
@@ -95,7 +96,7 @@ class SessionHandlers:
             info = await self.gateway(state).info()
         except APIError:
             return None, DEFAULT_GEN_SIZE
-        return (TINY_BANNER if info.random_weights else None), native_size(info)
+        return random_banner(info), native_size(info)
 
     async def open(self, stored: dict[str, Any] | None, state: UiState | None = None) -> Loaded:
         """A page load: resume the session stored in this browser, else start a new one

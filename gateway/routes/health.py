@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lvi.contracts.gateway import Readiness, ServiceInfo, Usage, WorkerStatus
 from lvi.errors import LviError
+from lvi.registry import RANDOM_PROFILES
 
 from ..clients import WorkerClients
 from ..deps import ClientsDep, PrincipalDep, SettingsDep, StoreDep
@@ -98,13 +99,13 @@ CLASSICAL_BACKENDS = frozenset({"grabcut", "opencv"})
 
 
 def random_skills(workers: list[WorkerStatus]) -> list[str]:
-    """Skills whose worker runs random (tiny) weights, so its outputs are meaningless; a
-    classical backend gives real results even in the tiny profile."""
+    """Skills whose worker runs random weights (the tiny models of the tiny or local profile),
+    so its outputs are meaningless; a classical backend gives real results in any profile."""
     return sorted(
         w.skill
         for w in workers
         if w.info
-        and w.info.get("profile") == "tiny"
+        and w.info.get("profile") in RANDOM_PROFILES
         and w.info.get("backend") not in CLASSICAL_BACKENDS
     )
 

@@ -80,6 +80,33 @@ class SeemBackend:
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
         log.info("seem backend: GrabCut (no weights)")
+        # Text prompts need a detector: GrabCut segments each box it finds (the local
+        # profile's tiny one). Only weights already here: GrabCut never starts a download.
+        self._load_detector(required=False)
+
+    def _load_detector(self, *, required: bool) -> None:
+        """Grounding DINO from ``SEEM_DETECTOR`` (none set: text prompts are refused). Unless
+        ``required``, only local weights are used and a missing one disables text prompts."""
+        s = self.settings
+        if not s.detector:
+            return
+        from services.seem.sam import TextDetector
+
+        try:
+            self.detector_path = resolve_model(s.detector, s.cache_dir, worker="seem")
+            self.detector = TextDetector(
+                self.detector_path, self.device, self.dtype, local_files_only=not required
+            )
+            log.info("loaded Grounding DINO from %s", self.detector_path)
+        except Exception as e:
+            if required:
+                raise
+            log.warning(
+                "text prompts disabled: detector '%s' is not available (%s)",
+                s.detector,
+                type(e).__name__,
+            )
+            self.detector = None
 
     def _fall_back(self, why: str) -> None:
         log.warning("seem backend: %s; falling back to GrabCut (no text prompts)", why)
@@ -256,7 +283,8 @@ class SeemBackend:
 
 
 class GrabCutBackend(SeemBackend):
-    """OpenCV GrabCut: no weights, no text prompts, no everything mode."""
+    """OpenCV GrabCut: no weights, no everything mode; text prompts only through a detector
+    already on this machine (``SEEM_DETECTOR``), whose boxes GrabCut then segments."""
 
     name = "grabcut"
 
@@ -270,7 +298,7 @@ class SamBackend(SeemBackend):
     fallback = False
 
     def load(self) -> None:
-        from services.seem.sam import SamEngine, TextDetector
+        from services.seem.sam import SamEngine
 
         auto = self.fallback
         s = self.settings
@@ -289,22 +317,7 @@ class SamBackend(SeemBackend):
             self._fall_back(f"SAM '{s.model}' is not available ({type(e).__name__})")
             return
         log.info("loaded SAM from %s on %s (%s)", self.model_path, self.device, self.dtype)
-        if s.detector:
-            try:
-                self.detector_path = resolve_model(s.detector, s.cache_dir, worker="seem")
-                self.detector = TextDetector(
-                    self.detector_path, self.device, self.dtype, local_files_only=auto
-                )
-                log.info("loaded Grounding DINO from %s", self.detector_path)
-            except Exception as e:
-                if not auto:
-                    raise
-                log.warning(
-                    "text prompts disabled: detector '%s' is not available (%s)",
-                    s.detector,
-                    type(e).__name__,
-                )
-                self.detector = None
+        self._load_detector(required=not auto)
 
 
 class AutoBackend(SamBackend):

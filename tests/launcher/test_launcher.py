@@ -557,3 +557,62 @@ def test_crashes_under_lvi_up_are_restarted_and_sessions_survive(
     again.ctrl_c()
     assert again.wait(120) == 0
     again.assert_nothing_left()
+
+
+# --- issue 14: the default first run (profile auto) shows real work ------------------------------
+
+
+def square_photo() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A dark square on a light, slightly noisy background, and the square's box."""
+    rng = np.random.default_rng(5)
+    rgb = np.clip(rng.normal(215, 6, (192, 256, 3)), 0, 255).astype(np.uint8)
+    box = (96, 64, 160, 128)  # x0, y0, x1, y1
+    rgb[box[1] : box[3], box[0] : box[2]] = np.clip(rng.normal(45, 6, (64, 64, 3)), 0, 255)
+    return rgb, box
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_default_first_run_gives_real_masks_and_fills(
+    up_env: dict[str, str], started: list[Up]
+) -> None:
+    """`lvi up` with no profile on a machine without weights (an empty HF cache): auto
+    resolves to local, says so, and segment by box and remove give real results while
+    /v1/info names chat and generation as random."""
+    from support import gw as img
+
+    from lvi_client import LviClient
+
+    env = {k: v for k, v in up_env.items() if k not in ("GATEWAY_API_KEYS", "FRONTEND_API_KEY")}
+    only = ["llava", "seem", "gligen", "inpaint", "gateway"]
+    up = Up([*(a for n in only for a in ("--only", n)), "--timeout", "600"], env)
+    started.append(up)
+    up.wait_for(r"Press Ctrl-C to stop", 800)
+    assert re.search(r"^lvi +\| profile auto -> local: ", up.output, re.M), up.output[-3000:]
+    assert "(profile local)" in up.output and "local profile: GrabCut and OpenCV" in up.output
+    key = up.wait_for(r"API key:\s+(\S+)", 1).group(1)
+    api = up.wait_for(r"API:\s+(http://\S+)/v1", 1).group(1)
+
+    rgb, (x0, y0, x1, y1) = square_photo()
+    truth = np.zeros(rgb.shape[:2], bool)
+    truth[y0:y1, x0:x1] = True
+    with LviClient(api, key, timeout=120) as lvi:
+        info = lvi.info()
+        assert info.random_skills == ["chat", "generation"], info
+        assert info.profiles == dict.fromkeys(["llava", "seem", "gligen", "inpaint"], "local")
+        s = lvi.create_session("first run")
+        v1 = lvi.upload_image(s.id, img.png(rgb))
+        m = lvi.segment(s.id, boxes=[[x0 - 12, y0 - 12, x1 + 12, y1 + 12]])
+        mask = img.decode(lvi.get_mask(s.id, m.mask_id))[..., 0] >= 128
+        iou = (mask & truth).sum() / (mask | truth).sum()
+        assert iou > 0.8, iou
+        v2 = lvi.remove(s.id, m.mask_id, if_match=v1.id)
+        after = img.decode(lvi.get_image(s.id, v2.id)).astype(float)
+    inside = after[y0 + 8 : y1 - 8, x0 + 8 : x1 - 8].mean()
+    # The square (about 45) is filled from its surroundings (about 215).
+    assert inside > 170, inside
+    assert np.abs(after[~img.dilate(truth, 24)] - rgb[~img.dilate(truth, 24)]).mean() < 2
+
+    up.ctrl_c()
+    assert up.wait(120) == 0, up.output[-3000:]
+    up.assert_nothing_left()

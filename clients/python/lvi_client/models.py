@@ -467,8 +467,8 @@ class ServiceInfo(BaseModel):
     )
     random_skills: list[str] = Field(
         default_factory=list,
-        description="The skills with random weights (tiny profile, not a classical backend "
-        "such as GrabCut or OpenCV): what the UI's banner names.",
+        description="The skills with random weights (tiny or local profile, not a classical "
+        "backend such as GrabCut or OpenCV): what the UI's banner names.",
     )
     profiles: dict[str, str]
     limits: dict[str, int]

@@ -69,3 +69,30 @@ def test_a_cancelled_job_stops(lvi_cache: Path) -> None:
     req = SegmentRequest.model_validate({"image": IMAGE, "boxes": [[10, 10, 60, 40]]})
     with pytest.raises(Cancelled):
         backend.segment(req, job)
+
+
+def test_the_local_row_is_grabcut_with_text_through_the_tiny_detector(lvi_cache: Path) -> None:
+    backend = loaded(profile="local")
+    info = backend.info()
+    assert info["backend"] == "grabcut" and info["model"] == "grabcut"
+    assert info["detector"] and "text" in info["prompts"] and "everything" not in info["prompts"]
+    out = backend.segment(
+        SegmentRequest.model_validate(
+            {"image": IMAGE, "text": "a cat", "box_threshold": 0.0, "text_threshold": 0.0}
+        ),
+        Job(),
+    )
+    assert out.backend == "grabcut" and out.masks  # the detector's boxes, cut by GrabCut
+    assert all(m.label == "a cat" and m.score is not None for m in out.masks)
+
+
+def test_explicit_grabcut_without_a_local_detector_refuses_text(
+    lvi_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cpu row names a hub detector; GrabCut never downloads it, so text stays off.
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    backend = loaded(profile="cpu", backend="grabcut")
+    assert backend.info()["detector"] is None
+    with pytest.raises(BadRequest) as e:
+        run(backend, text="a cat")
+    assert e.value.code == "text_unsupported"
