@@ -75,7 +75,7 @@ bench-gpu: install  ## the full-size GPU benchmark (needs a CUDA torch; see docs
 RELIABILITY := LVI_LONG=1 timeout 3600 $(PY) -m pytest -v -rs -p no:cacheprovider --timeout 1800
 
 fault: install  ## kill workers, Redis and the gateway under traffic; survived or not, per fault
-	LVI_RELIABILITY_REPORT=bench/results/reliability_fault $(RELIABILITY) tests/reliability/test_fault_suite.py tests/reliability/test_fault_store.py
+	LVI_RELIABILITY_REPORT=bench/results/reliability_fault $(RELIABILITY) tests/reliability/test_fault_suite.py tests/reliability/test_fault_store.py tests/reliability/test_fault_up.py
 
 load: install  ## 200 concurrent sessions for 60 s, one and two gateways: 5xx, lost updates, p50/p99
 	LVI_RELIABILITY_REPORT=bench/results/reliability_load $(RELIABILITY) tests/reliability/test_load_suite.py

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.frontend.conftest import ROOT, UiStack
+from tests.frontend.shown import head_pixels, wait_head_shown
 from tests.frontend.test_browser import SLOW, Ui
 
 pytestmark = pytest.mark.slow
@@ -64,33 +65,46 @@ def test_cancel_a_generation_with_progress_by_the_buttons(
 def test_a_stale_second_tab_refreshes_on_edit(
     page: Page, ui_stack: UiStack, artifacts: Path
 ) -> None:
-    """Two tabs of one browser share the session; the one that did not see the last upload
-    shows it when its edit meets If-Match 409, instead of an error."""
+    """Two tabs of one browser share the session; an edit in tab 1, then an edit in tab 2
+    (made on the version tab 2 still shows): tab 2 meets If-Match 409 and shows the latest
+    version, the one tab 1 shows, with a notice instead of an error; its next edit works."""
     ui_stack.require("seem", "inpaint")
     ui = Ui(page, artifacts)
     other = page.context.new_page()
     page.goto(ui_stack.frontend.url)
     ui.summary("No image yet")
+    blank = head_pixels(page)
     park = ROOT / "frontend" / "examples" / "park.png"
-    upload = "#upload-btn >> xpath=.. >> input[type=file]"
-    page.locator(upload).set_input_files(str(park))
+    size, ball, tree = (640, 448), (325, 275, 425, 375), (60, 80, 210, 230)
+    page.locator("#upload-btn >> xpath=.. >> input[type=file]").set_input_files(str(park))
     ui.summary("v1 of 1")
     other.goto(ui_stack.frontend.url)  # same localStorage: the same session, at v1
-    expect(other.locator("#head-summary")).to_contain_text("v1 of 1", timeout=SLOW)
-    # Another file: the same file again would not fire the input's change.
-    page.locator(upload).set_input_files(str(ROOT / "frontend" / "examples" / "table.png"))
-    ui.summary("v2 of 2")
-
     stale = Ui(other, artifacts)
-    stale.draw_box("#seg-box", (640, 448), (325, 275, 425, 375))
-    other.locator("#segment-btn").click()
-    stale.wait_text("#mask-info", "score")
-    other.locator("#remove-btn").click()
-    stale.wait_text("#head-summary", "v2 of 2 · upload")
+    stale.summary("v1 of 1")
+
+    def remove(tab: Ui, box: tuple[int, int, int, int]) -> None:
+        tab.draw_box("#seg-box", size, box)
+        tab.page.locator("#segment-btn").click()
+        tab.wait_text("#mask-info", " px")
+        tab.page.locator("#remove-btn").click()
+
+    remove(ui, ball)  # tab 1: an edit
+    ui.summary("v2 of 2 · remove")
+    latest = wait_head_shown(page, blank, evidence=artifacts / "stale-tab-1-FAILED.png")
+
+    remove(stale, ball)  # tab 2: an edit on v1, which is no longer the head
+    stale.summary("v2 of 2 · remove")
     expect(other.locator("#history img")).to_have_count(2)
     toast = stale.error_toast().first
     expect(toast).to_contain_text("changed in another tab", timeout=SLOW)
+    assert "If-Match" not in toast.inner_text() and "409" not in toast.inner_text()
+    # Tab 2 shows what tab 1 shows (same viewport, same version: the same pixels).
+    wait_head_shown(other, blank, like=latest, evidence=artifacts / "stale-tab-2-FAILED.png")
     stale.shot("stale-tab-refreshed")
+
+    remove(stale, tree)  # now on the head: a plain edit
+    stale.summary("v3 of 3 · remove")
+    wait_head_shown(other, blank, evidence=artifacts / "stale-tab-3-FAILED.png")
 
 
 def test_history_strip_is_one_row_showing_the_newest(

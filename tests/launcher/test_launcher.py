@@ -8,22 +8,15 @@ that Ctrl-C leaves no process behind.
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from support.procs import free_port
+from support.up import Up, up_environment
 
 from launcher import components as launcher
 from launcher.components import (
@@ -113,158 +106,9 @@ def test_log_stream_prefixes_every_line() -> None:
 # --- the real thing -----------------------------------------------------------------------------
 
 
-def marked_pids(marker: str) -> list[int]:
-    """Live processes whose environment carries ``marker`` (every child of our `lvi up`)."""
-    found = []
-    needle = f"LVI_TEST_MARKER={marker}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                status = (entry / "status").read_text()
-                if "\nState:\tZ" not in status:
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _stat(pid: int) -> tuple[int, str, int] | None:
-    """(ppid, state, start time) of a process, from /proc/<pid>/stat."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return int(fields[1]), fields[0], int(fields[19])
-
-
-def process_tree(root: int) -> set[tuple[int, int]]:
-    """(pid, start time) of ``root`` and every live descendant."""
-    parents: dict[int, list[int]] = {}
-    starts: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            st = _stat(int(entry.name))
-            if st is not None and st[1] != "Z":
-                parents.setdefault(st[0], []).append(int(entry.name))
-                starts[int(entry.name)] = st[2]
-    out, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid in starts:
-            out.add((pid, starts[pid]))
-        todo += parents.get(pid, [])
-    return out
-
-
-def alive(procs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """The ones still running (same pid *and* start time: a reused pid does not count)."""
-    left = set()
-    for pid, start in procs:
-        st = _stat(pid)
-        if st is not None and st[1] != "Z" and st[2] == start:
-            left.add((pid, start))
-    return left
-
-
-class Up:
-    """`lvi up` in a subprocess, its output collected line by line."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.marker = uuid.uuid4().hex
-        self.lines: list[str] = []
-        self.seen: set[tuple[int, int]] = set()  # every process of the stack we saw
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launcher", "up", *args],
-            env={**env, "LVI_TEST_MARKER": self.marker, "NO_COLOR": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # like a terminal: Ctrl-C goes to this process group
-            cwd=ROOT,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.output, re.M)
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                self._reader.join(5)
-                m = re.search(pattern, self.output, re.M)
-                if m:
-                    return m
-                pytest.fail(f"lvi up exited ({self.proc.returncode}) first:\n{self.output[-6000:]}")
-            time.sleep(0.2)
-        pytest.fail(f"no {pattern!r} after {timeout}s:\n{self.output[-6000:]}")
-
-    def snapshot(self) -> set[tuple[int, int]]:
-        """Remember the launcher's process tree (redis-server rewrites its environment, so
-        the marker alone would miss it)."""
-        self.seen |= process_tree(self.proc.pid)
-        return self.seen
-
-    def ctrl_c(self) -> None:
-        self.snapshot()
-        os.killpg(self.proc.pid, signal.SIGINT)  # what the terminal does
-
-    def wait(self, timeout: float = 60) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        for pid in {*marked_pids(self.marker), *(p for p, _ in alive(self.seen))}:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def left(self) -> set[int]:
-        return {*marked_pids(self.marker), *(p for p, _ in alive(self.seen))}
-
-    def assert_nothing_left(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while self.left() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not self.left(), f"processes left behind:\n{self.output[-3000:]}"
-
-
 @pytest.fixture
 def up_env(lvi_cache: Path, tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LLAVA_", "SEEM_", "GLIGEN_", "INPAINT_", "GATEWAY_", "FRONTEND_"))
-        and k not in ("REDIS_URL", "LVI_PROFILE", "PYTEST_CURRENT_TEST")
-    }
-    env.update(
-        {
-            "LVI_CACHE_DIR": str(lvi_cache),
-            "HF_HUB_OFFLINE": "1",
-            "HF_HOME": str(tmp_path / "hf"),
-            "LVI_REDIS_PORT": str(free_port()),
-        }
-    )
-    for comp in COMPONENTS:
-        env[comp.port_env] = str(free_port())
-    return env
+    return up_environment(lvi_cache, tmp_path / "hf")
 
 
 @pytest.fixture
@@ -472,91 +316,8 @@ def test_one_lvi_up_per_redis_folder(tmp_path: Path) -> None:
     second.release()
 
 
-def _pid_of(up: Up, name: str) -> int:
-    """The pid of the child of ``lvi up`` running ``name`` (a worker or redis-server)."""
-    for pid, _ in process_tree(up.proc.pid):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [c.decode(errors="replace") for c in cmd if c]
-        if name == "redis" and words and "redis-server" in words[0]:  # it rewrites argv
-            return pid
-        if name != "redis" and words[-1:] == [name] and "worker" in words:
-            return pid
-    pytest.fail(f"no {name} process under lvi up:\n{up.output[-3000:]}")
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_crashes_under_lvi_up_are_restarted_and_sessions_survive(
-    up_env: dict[str, str], started: list[Up], tmp_path: Path
-) -> None:
-    """SIGKILL a worker: the stack keeps serving (503 for its skill) and it comes back; SIGKILL
-    Redis: restarted with its data; SIGKILL lvi up itself: a new run has the session and the
-    same key."""
-    if "gateway" not in {c.name for c in available_components()}:
-        pytest.fail("the gateway is not in this checkout")
-    env = {k: v for k, v in up_env.items() if k not in ("GATEWAY_API_KEYS", "FRONTEND_API_KEY")}
-    env["LVI_REDIS_DIR"] = str(tmp_path / "redis-data")
-    args = ["--profile", "tiny", "--only", "inpaint", "--only", "gateway", "--timeout", "600"]
-    up = Up(args, env)
-    started.append(up)
-    up.wait_for(r"Press Ctrl-C to stop", 800)
-    key = up.wait_for(r"API key:\s+(\S+)", 1).group(1)
-    assert re.search(r"Redis: .*data kept in", up.output)
-    api = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
-    auth = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=api, headers=auth, timeout=120) as client:
-        sid = client.post("/v1/sessions", json={}).json()["id"]
-        r = client.post(
-            f"/v1/sessions/{sid}/images", content=png(), headers={"Content-Type": "image/png"}
-        )
-        assert r.status_code == 201, r.text
-        r = client.post(
-            f"/v1/sessions/{sid}/masks", content=mask_png(), headers={"Content-Type": "image/png"}
-        )
-        mask_id = r.json()["mask_id"]
-
-        # 1. the inpaint worker dies: its skill answers 503, the rest keeps serving.
-        os.kill(_pid_of(up, "inpaint"), signal.SIGKILL)
-        up.wait_for(r"warning: inpaint exited with code -9; restarting it", 30)
-        r = client.post(f"/v1/sessions/{sid}/remove", json={"mask_id": mask_id})
-        assert r.status_code == 503, r.text
-        assert client.get(f"/v1/sessions/{sid}").status_code == 200
-        up.wait_for(r"inpaint is ready again", 300)
-        deadline = time.monotonic() + 60  # the gateway's breaker lets a trial call through
-        while True:
-            r = client.post(f"/v1/sessions/{sid}/remove", json={"mask_id": mask_id})
-            if r.status_code == 201 or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert r.status_code == 201, r.text
-
-        # 2. Redis dies: restarted from its append-only file.
-        time.sleep(1.5)  # appendfsync everysec
-        os.kill(_pid_of(up, "redis"), signal.SIGKILL)
-        up.wait_for(r"redis is ready again", 60)
-        deadline = time.monotonic() + 30
-        while (r := client.get(f"/v1/sessions/{sid}")).status_code != 200:
-            assert time.monotonic() < deadline, r.text
-            time.sleep(0.5)
-        assert len(r.json()["versions"]) == 2
-
-    # 3. lvi up itself dies: its children follow; a new run has the session and the key.
-    up.snapshot()
-    os.kill(up.proc.pid, signal.SIGKILL)
-    up.proc.wait(10)
-    up.assert_nothing_left(30)
-    again = Up(args, env)
-    started.append(again)
-    again.wait_for(r"Press Ctrl-C to stop", 800)
-    assert again.wait_for(r"API key:\s+(\S+)", 1).group(1) == key
-    r = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth, timeout=30)
-    assert r.status_code == 200 and len(r.json()["versions"]) == 2, r.text
-    again.ctrl_c()
-    assert again.wait(120) == 0
-    again.assert_nothing_left()
+# The crash drill (a worker and Redis SIGKILLed under `lvi up`, then `lvi up` itself; the
+# session survives) is in the fault suite: tests/reliability/test_fault_up.py.
 
 
 # --- issue 14: the default first run (profile auto) shows real work ------------------------------
