@@ -38,12 +38,14 @@ from frontend.handlers.inputs import (
     stroke_png_b64,
     version_caption,
 )
+from frontend.handlers.objects import InstancesView, ObjectHandlers
+from frontend.handlers.preview import PreviewHandlers, RemovePreview
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState
 
 
-class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
+class Controller(ObjectHandlers, PreviewHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
 
@@ -59,8 +61,12 @@ __all__ = [
     "GenerateHandlers",
     "HeadView",
     "ImageFiles",
+    "InstancesView",
     "Loaded",
     "MaskView",
+    "ObjectHandlers",
+    "PreviewHandlers",
+    "RemovePreview",
     "SegmentHandlers",
     "SessionHandlers",
     "UiState",
