@@ -60,16 +60,24 @@ def wire_objects(ctl: Controller, views: Views, selected: list[Any]) -> None:
         "api_visibility": "private",
         "trigger_mode": "always_last",  # a newer dilation supersedes a preview under way
     }
-    for event in selected:
+    previews: list[Any] = [
         event.then(on_instances, [page.state], [picker], api_visibility="private").then(
             **preview_event
         )
-    picker.input(
-        on_choose, [page.state, picker], views.mask_outputs, api_visibility="private"
-    ).then(show_move_box, [page.state], [edit.move_box], api_visibility="private").then(
-        **preview_event
+        for event in selected
+    ]
+    previews.append(
+        picker.input(on_choose, [page.state, picker], views.mask_outputs, api_visibility="private")
+        .then(show_move_box, [page.state], [edit.move_box], api_visibility="private")
+        .then(**preview_event)
     )
-    edit.dilate.release(**preview_event)
+    previews.append(edit.dilate.release(**preview_event))
+    # A preview still under way when the head changes (or the prompts are cleared) would
+    # show a fill of an image that is no longer the head: it is cancelled, and hidden.
+    page.image.summary.change(
+        hidden_preview, None, preview_outputs, cancels=previews, api_visibility="private"
+    )
+    edit.clear_prompts.click(None, cancels=previews, api_visibility="private")
     edit.mask_info.change(
         on_selection_cleared,
         [page.state],
@@ -85,4 +93,6 @@ def wire_objects(ctl: Controller, views: Views, selected: list[Any]) -> None:
         api_visibility="private",
         show_progress_on=[page.image.editor, page.jobs.status],
     ).then(hidden_preview, None, preview_outputs, api_visibility="private")
-    preview.discard.click(hidden_preview, None, preview_outputs, api_visibility="private")
+    preview.discard.click(
+        hidden_preview, None, preview_outputs, cancels=previews, api_visibility="private"
+    )
