@@ -36,6 +36,8 @@ def wire_objects(ctl: Controller, views: Views, selected: list[Any]) -> None:
         if not st.mask:  # nothing selected: nothing to preview (no error for a slider move)
             return hidden_preview()
         shown = await ctl.preview_remove(st, int(dilate_v))
+        if shown is None:  # the head moved in another tab: nothing to show
+            return hidden_preview()
         return gr.Column(visible=True), shown.image, shown.caption, shown.dilate
 
     async def on_choose(st: UiState, chosen: list[str] | None) -> tuple[Any, ...]:

@@ -7,10 +7,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import gradio as gr
+
 from frontend.handlers.errors import user_errors
 from frontend.handlers.instances import mask_ref
-from frontend.handlers.session import SessionHandlers
+from frontend.handlers.session import HEAD_MOVED, SessionHandlers
 from frontend.handlers.state import UiState
+from lvi_client import ConflictError
+
+STALE_PREVIEW = (
+    "This session changed in another tab or window, so no preview was made: your next edit "
+    "shows its latest version."
+)
 
 
 @dataclass
@@ -25,16 +33,24 @@ class RemovePreview:
 class PreviewHandlers(SessionHandlers):
     """What ``remove`` would make of the selected object(s), without a new version."""
 
-    async def preview_remove(self, state: UiState, dilate: int) -> RemovePreview:
-        """Fill the selection's place on the head this tab shows (``If-Match``: a head moved
-        elsewhere is a 409, not a preview of another image). The session is not changed."""
+    async def preview_remove(self, state: UiState, dilate: int) -> RemovePreview | None:
+        """Fill the selection's place on the head this tab shows; None (with a warning) when
+        another tab has moved the head since (``If-Match``). The session is not changed."""
         mask = self._need_object(state)
         assert state.session_id
         dilate = int(dilate)
         with user_errors():
-            data = await self.gateway(state).remove_preview(
-                state.session_id, mask_ref(mask), dilate=dilate, if_match=state.head
-            )
+            try:
+                data = await self.gateway(state).remove_preview(
+                    state.session_id, mask_ref(mask), dilate=dilate, if_match=state.head
+                )
+            except ConflictError as exc:
+                if exc.code != HEAD_MOVED:
+                    raise
+                # A stale tab: no preview of a version that is no longer the head. Not an
+                # error: the next edit shows the latest version (as every edit does).
+                gr.Warning(STALE_PREVIEW, title="Not previewed")
+                return None
         # Named by content: the same fill is one file, however often it is previewed.
         path = self.files.write(f"preview-{hashlib.sha256(data).hexdigest()}", data, ".png")
         caption = (

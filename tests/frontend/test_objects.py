@@ -157,11 +157,13 @@ async def test_preview_commits_nothing_then_keep_commits_once(
         "dilate": 20,
         "if_match": 1,
     }
+    assert shown is not None
     assert shown.dilate == 20 and "not saved" in shown.caption and "v1" in shown.caption
     filled = _pixels(shown.image)
     assert (filled[300, 350] == 148).all() and (filled[260, 60] == 148).all()
     # Another dilation: another fill, still no version.
     again = await ctl.preview_remove(state, 40)
+    assert again is not None
     assert again.image != shown.image and (_pixels(again.image)[300, 350] == 168).all()
     session = await fake.get_session(sid)
     assert session.head == 1 and len(session.versions) == 1
@@ -173,12 +175,14 @@ async def test_preview_commits_nothing_then_keep_commits_once(
 
 
 @threaded
-async def test_preview_of_a_moved_head_is_refused(ctl: Controller, fake: FakeGateway) -> None:
+async def test_no_preview_of_a_head_moved_elsewhere(ctl: Controller, fake: FakeGateway) -> None:
     stale = await _with_image(ctl)
     stale, _ = await ctl.segment(stale, box_value={"image": None, "boxes": [BALL]})
     await ctl.upload(stale, PARK)  # another tab moved the head to v2
-    with pytest.raises(gr.Error, match="If-Match"):
-        await ctl.preview_remove(stale, 10)
+    # Not an error (the next edit refreshes the tab): no preview, and a warning.
+    with pytest.warns(UserWarning, match="changed in another tab"):
+        assert await ctl.preview_remove(stale, 10) is None
+    assert fake.calls[-1][0] == "remove_preview"
     assert len(fake.sessions[stale.session_id or ""].versions) == 2
 
 
