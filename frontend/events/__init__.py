@@ -13,6 +13,7 @@ import gradio as gr
 from frontend.events.chat import wire_chat
 from frontend.events.edits import Edit, edit_handler, edits, progress_callback, wire_edits
 from frontend.events.library import wire_library
+from frontend.events.objects import wire_objects
 from frontend.events.segment import wire_segment
 from frontend.events.session import wire_history, wire_remember, wire_session
 from frontend.events.signin import wire_signin
@@ -27,7 +28,7 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     wire_session(demo, ctl, views)
     wire_signin(ctl, views)
     wire_history(ctl, views, examples)
-    wire_segment(ctl, views)
+    wire_objects(ctl, views, selected=wire_segment(ctl, views))
     wire_edits(ctl, views)
     wire_chat(ctl, views)
     wire_remember(views)
@@ -45,6 +46,7 @@ __all__ = [
     "wire_edits",
     "wire_events",
     "wire_history",
+    "wire_objects",
     "wire_remember",
     "wire_segment",
     "wire_session",

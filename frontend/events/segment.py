@@ -11,7 +11,8 @@ from frontend.events.views import Views, annotated, editor_value
 from frontend.handlers import Controller, UiState
 
 
-def wire_segment(ctl: Controller, views: Views) -> None:
+def wire_segment(ctl: Controller, views: Views) -> list[Any]:
+    """Wire the segment events; answers the three that select an object (to chain on)."""
     page, edit = views.page, views.page.edit
 
     async def on_segment(
@@ -46,13 +47,13 @@ def wire_segment(ctl: Controller, views: Views) -> None:
 
     seg_inputs = [page.state, edit.seg_box, page.image.editor, edit.seg_text]
     then: dict[str, Any] = {"fn": show_move_box, "inputs": [page.state], "outputs": [edit.move_box]}
-    edit.segment_btn.click(on_segment, seg_inputs, views.mask_outputs, api_name="segment").then(
-        **then, api_visibility="private"
-    )
-    edit.seg_text.submit(on_segment, seg_inputs, views.mask_outputs, api_visibility="private").then(
-        **then, api_visibility="private"
-    )
-    edit.seg_click.select(
+    by_button = edit.segment_btn.click(
+        on_segment, seg_inputs, views.mask_outputs, api_name="segment"
+    ).then(**then, api_visibility="private")
+    by_text = edit.seg_text.submit(
+        on_segment, seg_inputs, views.mask_outputs, api_visibility="private"
+    ).then(**then, api_visibility="private")
+    by_click = edit.seg_click.select(
         on_click,
         [page.state, edit.click_mode, edit.seg_box, page.image.editor, edit.seg_text],
         views.mask_outputs,
@@ -72,3 +73,4 @@ def wire_segment(ctl: Controller, views: Views) -> None:
         ],
         api_visibility="private",
     )
+    return [by_button, by_text, by_click]

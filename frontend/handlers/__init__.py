@@ -39,6 +39,8 @@ from frontend.handlers.inputs import (
     version_caption,
 )
 from frontend.handlers.library import Library, LibraryHandlers
+from frontend.handlers.objects import InstancesView, ObjectHandlers
+from frontend.handlers.preview import PreviewHandlers, RemovePreview
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.signin import Entry, SignInHandlers
@@ -46,7 +48,8 @@ from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiSt
 
 
 class Controller(
-    SegmentHandlers,
+    ObjectHandlers,
+    PreviewHandlers,
     EditHandlers,
     GenerateHandlers,
     ChatHandlers,
@@ -69,10 +72,14 @@ __all__ = [
     "GenerateHandlers",
     "HeadView",
     "ImageFiles",
+    "InstancesView",
     "Library",
     "LibraryHandlers",
     "Loaded",
     "MaskView",
+    "ObjectHandlers",
+    "PreviewHandlers",
+    "RemovePreview",
     "SegmentHandlers",
     "SessionHandlers",
     "SignInHandlers",

@@ -15,6 +15,7 @@ from frontend.handlers.inputs import (
     annotator_boxes,
     boxes_and_phrases,
 )
+from frontend.handlers.instances import mask_ref
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, UiState
 
@@ -45,7 +46,7 @@ class EditHandlers(SessionHandlers):
         return await self._edit(
             state,
             self.gateway(state).remove,
-            mask["mask_id"],
+            mask_ref(mask),
             dilate=int(dilate),
             progress=progress,
         )
@@ -73,7 +74,7 @@ class EditHandlers(SessionHandlers):
         return await self._edit(
             state,
             self.gateway(state).move,
-            mask["mask_id"],
+            mask_ref(mask),
             dx,
             dy,
             phrase=phrase,
@@ -97,7 +98,7 @@ class EditHandlers(SessionHandlers):
         return await self._edit(
             state,
             self.gateway(state).replace,
-            mask["mask_id"],
+            mask_ref(mask),
             phrase,
             use_mask=bool(use_mask),
             progress=progress,

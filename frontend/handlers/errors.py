@@ -15,9 +15,9 @@ from lvi.contracts.gateway import (
     AuthToken,
     ChatDelta,
     ChatReply,
-    MaskInfo,
     PlanReply,
     ProgressEvent,
+    SegmentResult,
     ServiceInfo,
     Session,
     SessionPage,
@@ -54,6 +54,7 @@ def random_banner(info: ServiceInfo) -> str | None:
 
 Progress = Callable[[ProgressEvent], None]
 ChatHistory = list[dict[str, Any]]
+MaskRef = str | Sequence[str]  # one mask id, or several edited together as their union
 
 
 def _no_progress(_: ProgressEvent) -> None:
@@ -92,10 +93,16 @@ class Gateway(Protocol):
         boxes: Sequence[Sequence[float]] | None = None,
         stroke: str | None = None,
         text: str | None = None,
-    ) -> MaskInfo: ...
-    async def remove(self, session_id: str, mask_id: str, **kw: Any) -> Version: ...
-    async def move(self, session_id: str, mask_id: str, dx: int, dy: int, **kw: Any) -> Version: ...
-    async def replace(self, session_id: str, mask_id: str, phrase: str, **kw: Any) -> Version: ...
+        merge: bool = True,
+    ) -> SegmentResult: ...
+    async def remove(self, session_id: str, mask_id: MaskRef, **kw: Any) -> Version: ...
+    async def remove_preview(self, session_id: str, mask_id: MaskRef, **kw: Any) -> bytes: ...
+    async def move(
+        self, session_id: str, mask_id: MaskRef, dx: int, dy: int, **kw: Any
+    ) -> Version: ...
+    async def replace(
+        self, session_id: str, mask_id: MaskRef, phrase: str, **kw: Any
+    ) -> Version: ...
     async def inpaint(
         self, session_id: str, boxes: Sequence[Sequence[float]], phrases: Sequence[str], **kw: Any
     ) -> Version: ...

@@ -23,6 +23,7 @@ from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import MaskView, UiState
 from lvi.contracts.gateway import (
     MaskInfo,
+    SegmentResult,
 )
 
 
@@ -57,9 +58,16 @@ class SegmentHandlers(SessionHandlers):
                 boxes=boxes or None,
                 stroke=stroke,
                 text=text,
+                merge=False,  # one mask per object: the user picks among them
             )
+        return await self._select(state, info)
+
+    async def _select(self, state: UiState, info: SegmentResult) -> tuple[UiState, MaskView]:
+        """Show the segmentation's best mask as the selected object."""
+        assert state.session_id
+        with user_errors():
             png = await self.gateway(state).get_mask(state.session_id, info.mask_id)
-        state = replace(state, mask=info.model_dump(mode="json"))
+        state = replace(state, mask=info.model_dump(mode="json", exclude={"instances"}))
         return state, self._mask_view(state, info, png)
 
     async def click(

@@ -41,7 +41,9 @@ class UiState:
     head_path: str | None = None
     width: int = 0
     height: int = 0
-    mask: dict[str, Any] | None = None  # MaskInfo of the selected object
+    mask: dict[str, Any] | None = None  # MaskInfo of the selected object (or instances)
+    instances: list[dict[str, Any]] = field(default_factory=list)  # the last segment's masks
+    chosen: list[str] = field(default_factory=list)  # the mask ids of the instances picked
     points: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
 

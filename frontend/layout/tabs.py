@@ -3,13 +3,14 @@ generation options."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from frontend.examples import GENERATE_EXAMPLES
+from frontend.layout import objects
 
 MASK_COLORS = {"include": "#16a34a", "exclude": "#dc2626"}
 
@@ -48,6 +49,9 @@ class EditTab:
     replace_phrase: gr.Textbox
     replace_use_mask: gr.Checkbox
     replace_btn: gr.Button
+    # Keyword-only: the fields above are filled from the builders' tuples.
+    picker: objects.InstancePicker = field(kw_only=True)
+    preview: objects.RemovePreviewPanel = field(kw_only=True)
 
 
 def _prompt_inputs() -> tuple[image_annotator, gr.Image]:
@@ -165,9 +169,13 @@ def build_edit_tab() -> EditTab:
         )
         seg_box, seg_click = _prompt_inputs()
         controls = _prompt_controls()
+        picker = objects.build_instance_picker()
         selection = _selection()
+        preview = objects.build_remove_preview()
         actions = _object_actions()
-    return EditTab(seg_box, seg_click, *controls, *selection, *actions)
+    return EditTab(
+        seg_box, seg_click, *controls, *selection, *actions, picker=picker, preview=preview
+    )
 
 
 @dataclass

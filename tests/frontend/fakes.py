@@ -26,6 +26,7 @@ from lvi.contracts.gateway import (
     MaskInfo,
     Message,
     ProgressEvent,
+    SegmentResult,
     ServiceInfo,
     Session,
     Version,
@@ -175,13 +176,24 @@ class FakeGateway(FakeLibrary):
         s.head, s.redo = version, []
         return s.versions[version - 1]
 
-    async def segment(self, session_id: str, **kw: Any) -> MaskInfo:
+    async def segment(self, session_id: str, **kw: Any) -> SegmentResult:
+        """One mask for every prompt together; with ``merge=False`` and several boxes, one
+        mask per box (the clicks, stroke and text go with the first), like the seem worker."""
         self._check("seem")
         self.calls.append(("segment", kw))
         s = self._s(session_id)
         h, w = self._head_array(s).shape[:2]
+        boxes = list(kw.get("boxes") or [])
+        groups = [[b] for b in boxes] if len(boxes) > 1 and kw.get("merge") is False else [boxes]
+        found = [self._segment_one(s, w, h, groups[0], kw)]
+        found += [self._segment_one(s, w, h, g, {}) for g in groups[1:]]
+        return SegmentResult(**found[0].model_dump(), instances=found)
+
+    def _segment_one(
+        self, s: _Session, w: int, h: int, boxes: list[Any], kw: dict[str, Any]
+    ) -> MaskInfo:
         mask = np.zeros((h, w), np.uint8)
-        for x0, y0, x1, y1 in kw.get("boxes") or []:
+        for x0, y0, x1, y1 in boxes:
             mask[int(y0) : int(y1), int(x0) : int(x1)] = 255
         for (x, y), lab in zip(kw.get("points") or [], kw.get("labels") or [], strict=False):
             if lab:
@@ -213,6 +225,12 @@ class FakeGateway(FakeLibrary):
         s.masks[info.mask_id] = (info, png(mask))
         return info
 
+    def _mask(self, s: _Session, mask_id: str | Sequence[str]) -> np.ndarray:
+        """One stored mask, or the union of several (what the gateway edits)."""
+        ids = [mask_id] if isinstance(mask_id, str) else list(mask_id)
+        masks = [np.asarray(Image.open(io.BytesIO(s.masks[i][1]))) > 0 for i in ids]
+        return np.logical_or.reduce(masks)
+
     async def _progress(self, on_progress: Any, stage: str, total: int = 3) -> None:
         for step in range(1, total + 1):
             if on_progress is not None:
@@ -229,25 +247,40 @@ class FakeGateway(FakeLibrary):
                 code="head_moved",
             )
 
-    async def remove(self, session_id: str, mask_id: str, **kw: Any) -> Version:
+    async def remove(self, session_id: str, mask_id: str | Sequence[str], **kw: Any) -> Version:
         self._check("inpaint")
         self.calls.append(("remove", {"mask_id": mask_id, **kw}))
         s = self._s(session_id)
         self._if_match(s, kw)
         arr = self._head_array(s)
-        mask = np.asarray(Image.open(io.BytesIO(s.masks[mask_id][1]))) > 0
-        arr[mask] = 128
+        arr[self._mask(s, mask_id)] = 128
         await self._progress(kw.get("on_progress"), "inpaint", 1)
         return self._commit(s, png(arr), "remove")
 
-    async def move(self, session_id: str, mask_id: str, dx: int, dy: int, **kw: Any) -> Version:
+    async def remove_preview(
+        self, session_id: str, mask_id: str | Sequence[str], **kw: Any
+    ) -> bytes:
+        """What remove would commit (grey, lighter as ``dilate`` grows), committing nothing."""
+        self._check("inpaint")
+        self.calls.append(("remove_preview", {"mask_id": mask_id, **kw}))
+        s = self._s(session_id)
+        self._if_match(s, kw)
+        arr = self._head_array(s)
+        arr[self._mask(s, mask_id)] = min(255, 128 + int(kw.get("dilate", 10)))
+        return png(arr)
+
+    async def move(
+        self, session_id: str, mask_id: str | Sequence[str], dx: int, dy: int, **kw: Any
+    ) -> Version:
         self._check("inpaint")
         self.calls.append(("move", {"mask_id": mask_id, "dx": dx, "dy": dy, **kw}))
         s = self._s(session_id)
         arr = np.roll(self._head_array(s), (dy, dx), axis=(0, 1))
         return self._commit(s, png(arr), "move")
 
-    async def replace(self, session_id: str, mask_id: str, phrase: str, **kw: Any) -> Version:
+    async def replace(
+        self, session_id: str, mask_id: str | Sequence[str], phrase: str, **kw: Any
+    ) -> Version:
         self._check("gligen")
         self.calls.append(("replace", {"mask_id": mask_id, "phrase": phrase, **kw}))
         s = self._s(session_id)

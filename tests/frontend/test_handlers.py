@@ -219,6 +219,7 @@ async def test_segment_by_box_and_click_then_remove_undo_redo(
             "boxes": [[330.0, 280.0, 420.0, 370.0]],
             "stroke": None,
             "text": None,
+            "merge": False,
         },
     )
     assert state.mask is not None and state.mask["bbox"] == [330, 280, 420, 370]
