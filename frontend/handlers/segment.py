@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,9 @@ from lvi.contracts.gateway import (
     MaskInfo,
     SegmentResult,
 )
+
+DISPLAY_MAX = 1600
+"""Longest side of the selected-object view (the image with its mask drawn on top)."""
 
 
 class SegmentHandlers(SessionHandlers):
@@ -92,22 +96,26 @@ class SegmentHandlers(SessionHandlers):
         return replace(state, points=[], labels=[], mask=None)
 
     def _mask_view(self, state: UiState, info: MaskInfo, png: bytes) -> MaskView:
-        mask = np.asarray(Image.open(io.BytesIO(png)).convert("L")) > 0
-        if mask.shape != (state.height, state.width):
-            mask = (
-                np.asarray(
-                    Image.fromarray(mask.astype(np.uint8) * 255).resize(
-                        (state.width, state.height), Image.Resampling.NEAREST
-                    )
-                )
-                > 0
-            )
+        # Shown at most DISPLAY_MAX pixels wide or high: a 12 MP photo with a full-size mask
+        # overlay took seconds to encode and send (the mask itself stays full size).
+        scale = min(1.0, DISPLAY_MAX / max(state.width, state.height, 1))
+        size = (max(1, round(state.width * scale)), max(1, round(state.height * scale)))
+        with Image.open(io.BytesIO(png)) as im:
+            shown = im.convert("L")
+            if shown.size != size:
+                shown = shown.resize(size, Image.Resampling.NEAREST)
+        mask = np.asarray(shown) > 0
+        assert state.head_path
+        image = state.head_path
+        if scale < 1.0:
+            image = str(self.files.scaled(Path(state.head_path), size))
         label = info.label or "object"
         annotations: list[tuple[np.ndarray | tuple[int, int, int, int], str]] = [
             (mask.astype(np.float32), label)
         ]
-        r = max(3, round(min(state.width, state.height) / 80))
+        r = max(3, round(min(size) / 80))
         for (x, y), lab in zip(state.points, state.labels, strict=False):
+            x, y = x * scale, y * scale
             box = (round(x) - r, round(y) - r, round(x) + r, round(y) + r)
             annotations.append((box, "include" if lab else "exclude"))
         parts = [f"**{label}**"]
@@ -117,8 +125,7 @@ class SegmentHandlers(SessionHandlers):
             parts.append(f"{info.area} px")
         if info.bbox:
             parts.append("box " + ", ".join(str(v) for v in info.bbox))
-        assert state.head_path
-        return MaskView(state.head_path, annotations, " · ".join(parts), info.bbox, label)
+        return MaskView(image, annotations, " · ".join(parts), info.bbox, label)
 
     def move_box(self, state: UiState) -> dict[str, Any] | None:
         """The move annotator's value: the head with the selected object's box, to drag."""

@@ -160,6 +160,19 @@ class ImageFiles:
                 shutil.copyfile(path, target)
         return target
 
+    def scaled(self, path: Path, size: tuple[int, int]) -> Path:
+        """A smaller copy of ``path`` at ``size`` for display only (JPEG, written once)."""
+        key = f"{path.stem}-{size[0]}x{size[1]}"
+        known = self.known(key)
+        if known is not None:
+            return known
+        with Image.open(path) as im:
+            im.draft("RGB", size)  # a JPEG decodes straight at a fraction of its size
+            small = im.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+        buf = io.BytesIO()
+        small.save(buf, format="JPEG", quality=90)
+        return self.write(key, buf.getvalue(), ".jpg")
+
     def blank(self, width: int, height: int) -> Path:
         """A white canvas (the layout surface of the Generate tab)."""
         key = f"blank-{width}x{height}"
