@@ -71,6 +71,12 @@ class GatewaySettings(ComponentSettings):
     login_ttl_s: int = Field(
         default=12 * 3600, ge=60, description="Lifetime of a sign-in token unless asked for less."
     )
+    delegates: str = Field(
+        default="",
+        description="Comma-separated principals whose API key may get a sign-in token for any "
+        "other principal (POST /v1/auth/token with 'principal'): an application that signs "
+        "its own users in (SSO) and acts for each with that user's token. Empty: nobody.",
+    )
     login_max_ttl_s: int = Field(
         default=7 * 24 * 3600, ge=60, description="Longest sign-in token a caller may ask for."
     )

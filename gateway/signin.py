@@ -52,10 +52,17 @@ class Authenticator:
     So removing a user or a principal's keys (and restarting) ends their tokens at once.
     """
 
-    def __init__(self, keys: ApiKeyAuth, tokens: TokenStore, users: PasswordUsers) -> None:
+    def __init__(
+        self,
+        keys: ApiKeyAuth,
+        tokens: TokenStore,
+        users: PasswordUsers,
+        delegates: frozenset[str] = frozenset(),
+    ) -> None:
         self.keys = keys
         self.tokens = tokens
         self.users = users
+        self.delegates = delegates
 
     async def identify(self, authorization: str | None) -> Identity:
         scheme, _, credential = (authorization or "").partition(" ")
@@ -77,6 +84,8 @@ class Authenticator:
     def _still_valid(self, grant: TokenGrant) -> bool:
         if grant.method == "password":
             return self.users.principal_of(grant.username) == grant.principal
+        if grant.method == "delegated":  # its delegate (kept as the username) still is one
+            return grant.username in self.delegates and self.keys.has_principal(grant.username)
         return self.keys.has_principal(grant.principal)
 
 
@@ -91,11 +100,13 @@ class SignIn:
         tokens: TokenStore,
         throttle: FailedAuthThrottle | None = None,
         ratelimiter: RateLimiter | None = None,
+        delegates: frozenset[str] = frozenset(),
     ) -> None:
         self.users = users
         self.tokens = tokens
         self.throttle = throttle
         self.ratelimiter = ratelimiter
+        self.delegates = delegates
 
     async def login(self, req: LoginRequest, address: str) -> AuthToken:
         """A token for the user whose password this is; 401 ``invalid_credentials`` (counted
@@ -123,8 +134,23 @@ class SignIn:
                 "Only an API key can be exchanged for a sign-in token.",
                 code="api_key_required",
             )
+        if req.principal is not None and req.principal != who.principal:
+            return await self._delegate(who, req.principal, req.ttl_s)
         token, ttl = await self.tokens.issue(who.principal, "api_key", req.ttl_s)
         return AuthToken(token=token, principal=who.principal, expires_in=ttl, method="api_key")
+
+    async def _delegate(self, who: Identity, principal: str, ttl_s: int | None) -> AuthToken:
+        """A token for ``principal``, asked for by a delegate (the UI behind an authenticating
+        proxy, which vouches for its user); 403 ``not_a_delegate`` for anyone else."""
+        if who.principal not in self.delegates:
+            raise Forbidden(
+                "This key may not sign in as another principal (GATEWAY_DELEGATES).",
+                code="not_a_delegate",
+            )
+        if self.ratelimiter is not None:  # signing in is a request of that principal's
+            await self.ratelimiter.check(principal)
+        token, ttl = await self.tokens.issue(principal, "delegated", ttl_s, username=who.principal)
+        return AuthToken(token=token, principal=principal, expires_in=ttl, method="delegated")
 
     async def logout(self, who: Identity) -> None:
         """Revoke the token this request presents. An API key (or no key) cannot be signed
@@ -155,4 +181,8 @@ def build_signin(
     tokens = TokenStore(
         redis, default_ttl_s=settings.login_ttl_s, max_ttl_s=settings.login_max_ttl_s
     )
-    return Authenticator(keys, tokens, users), SignIn(users, tokens, throttle, ratelimiter)
+    delegates = frozenset(p.strip() for p in settings.delegates.split(",") if p.strip())
+    return (
+        Authenticator(keys, tokens, users, delegates),
+        SignIn(users, tokens, throttle, ratelimiter, delegates),
+    )

@@ -193,3 +193,50 @@ def test_forwarded_for_only_from_an_allowed_proxy(make: Make) -> None:
 
     other = make(auth_failures_per_minute=2, forwarded_allow_ips="10.0.0.1")
     assert [fails_from(other, f"198.51.100.{i}") for i in range(3)] == [401, 401, 429]
+
+
+# -- delegated sign-in (GATEWAY_DELEGATES): the UI behind an authenticating proxy ---------
+def test_a_delegate_signs_a_user_in(make: Make) -> None:
+    gw = make(delegates="alice")  # alice-key plays the UI's key here
+    r = gw.post("/v1/auth/token", json={"principal": "sso.carol"}, headers=bearer("alice-key"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["principal"] == "sso.carol" and body["method"] == "delegated"
+    carol = bearer(body["token"])
+    assert gw.get("/v1/auth/whoami", headers=carol).json()["principal"] == "sso.carol"
+    sid = gw.post("/v1/sessions", json={}, headers=carol).json()["id"]
+    # Carol's session is hers: not the delegate's, not anyone else's.
+    assert gw.get(f"/v1/sessions/{sid}", headers=carol).status_code == 200
+    assert gw.get(f"/v1/sessions/{sid}", headers=bearer("alice-key")).status_code == 404
+    assert gw.get(f"/v1/sessions/{sid}", headers=bearer("bob-key")).status_code == 404
+    # Asking for oneself is a plain exchange.
+    r = gw.post("/v1/auth/token", json={"principal": "alice"}, headers=bearer("alice-key"))
+    assert r.status_code == 200 and r.json()["method"] == "api_key"
+
+
+def test_only_a_delegates_key_may(make: Make) -> None:
+    gw = make(delegates="alice")
+    r = gw.post("/v1/auth/token", json={"principal": "alice"}, headers=bearer("bob-key"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_a_delegate"
+    # A delegate's token may not delegate either (only its key).
+    token = gw.post("/v1/auth/token", json={}, headers=bearer("alice-key")).json()["token"]
+    r = gw.post("/v1/auth/token", json={"principal": "carol"}, headers=bearer(token))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "api_key_required"
+    # A malformed principal is refused before anything is issued.
+    for bad in ["", "a b", "x" * 129, "a:b"]:
+        r = gw.post("/v1/auth/token", json={"principal": bad}, headers=bearer("alice-key"))
+        assert r.status_code == 422, (bad, r.text)
+
+
+def test_no_delegates_by_default_and_tokens_end_with_the_delegate(make: Make) -> None:
+    gw = make()
+    r = gw.post("/v1/auth/token", json={"principal": "carol"}, headers=bearer("alice-key"))
+    assert r.status_code == 403
+    first = make(delegates="alice")
+    token = first.post(
+        "/v1/auth/token", json={"principal": "carol"}, headers=bearer("alice-key")
+    ).json()["token"]
+    assert first.get("/v1/auth/whoami", headers=bearer(token)).status_code == 200
+    # The same Redis, a gateway restarted without the delegate: its users' tokens end.
+    restarted = make()
+    assert restarted.get("/v1/auth/whoami", headers=bearer(token)).status_code == 401

@@ -255,9 +255,11 @@ def login(username: str, password: str, *, ttl_s: int | None = None) -> Call[Aut
     return _post("/v1/auth/login", AuthToken.model_validate_json, req)
 
 
-def issue_token(*, ttl_s: int | None = None) -> Call[AuthToken]:
-    """Exchange this client's API key for a short-lived, revocable sign-in token."""
-    return _post("/v1/auth/token", AuthToken.model_validate_json, _build(TokenRequest, ttl_s=ttl_s))
+def issue_token(*, ttl_s: int | None = None, principal: str | None = None) -> Call[AuthToken]:
+    """Exchange this client's API key for a short-lived, revocable sign-in token; a delegate's
+    key (GATEWAY_DELEGATES) may ask for one for another ``principal``."""
+    req = _build(TokenRequest, ttl_s=ttl_s, principal=principal)
+    return _post("/v1/auth/token", AuthToken.model_validate_json, req)
 
 
 def logout() -> Call[None]:

@@ -514,6 +514,15 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     ttl_s: int | None = Field(default=None, ge=60)
+    principal: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._@+-]+$",
+        description="Delegates only (GATEWAY_DELEGATES): the principal to sign in as, e.g. a "
+        "user your own application or SSO proxy has authenticated. 403 not_a_delegate for "
+        "any other caller.",
+    )
 
 
 class AuthToken(BaseModel):
@@ -523,7 +532,9 @@ class AuthToken(BaseModel):
     token: str
     principal: str
     expires_in: int
-    method: Literal["password", "api_key"] = Field(description="How the holder signed in.")
+    method: Literal["password", "api_key", "delegated"] = Field(
+        description="How the holder signed in (delegated: a delegate signed them in)."
+    )
 
 
 class WhoAmI(BaseModel):
