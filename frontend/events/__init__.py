@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from frontend.events.brush import wire_brush
 from frontend.events.chat import wire_chat
 from frontend.events.edits import Edit, edit_handler, edits, progress_callback, wire_edits
+from frontend.events.prompts import wire_prompts
 from frontend.events.segment import wire_segment
 from frontend.events.session import wire_history, wire_remember, wire_session
 from frontend.events.views import Views
@@ -28,6 +30,8 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     wire_edits(ctl, views)
     wire_chat(ctl, views)
     wire_remember(views)
+    wire_prompts(ctl, views)
+    wire_brush(demo, ctl, views)
     return views
 
 
@@ -37,10 +41,12 @@ __all__ = [
     "edit_handler",
     "edits",
     "progress_callback",
+    "wire_brush",
     "wire_chat",
     "wire_edits",
     "wire_events",
     "wire_history",
+    "wire_prompts",
     "wire_remember",
     "wire_segment",
     "wire_session",

@@ -20,6 +20,7 @@ envelope), never a stack trace.
 
 from __future__ import annotations
 
+from frontend.handlers.brush import BrushHandlers
 from frontend.handlers.chat import ChatHandlers
 from frontend.handlers.edits import EditHandlers
 from frontend.handlers.errors import TINY_BANNER, Gateway, describe_error, fail, user_errors
@@ -38,18 +39,22 @@ from frontend.handlers.inputs import (
     stroke_png_b64,
     version_caption,
 )
+from frontend.handlers.prompts import PromptHandlers
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiState
 
 
-class Controller(SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers):
+class Controller(
+    BrushHandlers, SegmentHandlers, EditHandlers, GenerateHandlers, ChatHandlers, PromptHandlers
+):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
 
 __all__ = [
     "DEFAULT_GEN_SIZE",
     "TINY_BANNER",
+    "BrushHandlers",
     "ChatHandlers",
     "ChatParams",
     "Controller",
@@ -61,6 +66,7 @@ __all__ = [
     "ImageFiles",
     "Loaded",
     "MaskView",
+    "PromptHandlers",
     "SegmentHandlers",
     "SessionHandlers",
     "UiState",

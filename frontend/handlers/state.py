@@ -43,6 +43,9 @@ class UiState:
     mask: dict[str, Any] | None = None  # MaskInfo of the selected object
     points: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    # The kind of prompt the user gave last on this head ("click", "box", "stroke", "text"):
+    # starting another kind clears the old one, so prompts never silently merge.
+    prompt_kind: str | None = None
 
 
 @dataclass

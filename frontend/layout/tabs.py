@@ -10,6 +10,7 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from frontend.examples import GENERATE_EXAMPLES
+from frontend.layout.brush import MaskBrush, build_mask_brush
 
 MASK_COLORS = {"include": "#16a34a", "exclude": "#dc2626"}
 
@@ -48,6 +49,7 @@ class EditTab:
     replace_phrase: gr.Textbox
     replace_use_mask: gr.Checkbox
     replace_btn: gr.Button
+    brush: MaskBrush
 
 
 def _prompt_inputs() -> tuple[image_annotator, gr.Image]:
@@ -166,8 +168,10 @@ def build_edit_tab() -> EditTab:
         seg_box, seg_click = _prompt_inputs()
         controls = _prompt_controls()
         selection = _selection()
+        brush = build_mask_brush()
         actions = _object_actions()
-    return EditTab(seg_box, seg_click, *controls, *selection, *actions)
+    parts: tuple[Any, ...] = (seg_box, seg_click, *controls, *selection, *actions, brush)
+    return EditTab(*parts)
 
 
 @dataclass

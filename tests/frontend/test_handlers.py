@@ -345,7 +345,7 @@ async def test_chat_streams_and_errors_are_readable(ctl: Controller, fake: FakeG
     with pytest.warns(UserWarning, match="The llava worker is unavailable."):
         seen = [h async for h in ctl.chat(state, "again", seen[-1], ChatParams())]
     # the conversation stays, the failure is noted in it
-    assert seen[-1][-2] == {"role": "user", "content": "again"}
+    assert seen[-1][-2] == {"role": "user", "content": "again\n\n*(on v1)*"}
     assert seen[-1][-1]["content"] == "⚠️ The llava worker is unavailable."
     assert len(seen[-1]) == 4
 
