@@ -30,7 +30,7 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     wire_edits(ctl, views)
     wire_chat(ctl, views)
     wire_remember(views)
-    wire_prompts(ctl, views)
+    wire_prompts(demo, ctl, views)
     wire_brush(demo, ctl, views)
     return views
 
