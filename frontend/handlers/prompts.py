@@ -56,10 +56,12 @@ class PromptHandlers(SessionHandlers):
         with Image.open(state.head_path) as im:
             image = im.convert("RGB")
         draw = ImageDraw.Draw(image)
-        r = max(5, round(min(image.size) / 70))
+        # Big enough to see once the view is scaled down to the panel's width.
+        r = max(6, round(min(image.size) / 35))
         for (x, y), label in zip(state.points, state.labels, strict=False):
             box = (x - r, y - r, x + r, y + r)
-            draw.ellipse(box, fill=MARKER_COLORS[1 if label else 0], outline="white", width=2)
+            fill = MARKER_COLORS[1 if label else 0]
+            draw.ellipse(box, fill=fill, outline="white", width=max(2, r // 4))
         buf = io.BytesIO()
         # JPEG: a 12 MP head is encoded in a fraction of a second, and the view is only a guide.
         image.save(buf, format="JPEG", quality=90)

@@ -161,9 +161,9 @@ def _object_actions() -> tuple[Any, ...]:
 def build_edit_tab() -> EditTab:
     with gr.Tab("Remove or change objects", id="edit", elem_id="tab-edit"):
         gr.Markdown(
-            "Select an object with any mix of prompts: a box, clicks (include/exclude), "
-            "brush strokes on the image above, or a referring phrase. Then remove it, move "
-            "it, or replace it."
+            "Select an object with one kind of prompt: a box, clicks (include/exclude), "
+            "brush strokes on the image above, or a referring phrase (starting another kind "
+            "clears the last). Refine its mask with the brush, then remove, move or replace it."
         )
         seg_box, seg_click = _prompt_inputs()
         controls = _prompt_controls()
