@@ -36,6 +36,12 @@ def annotator_boxes(value: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [b for b in value.get("boxes") or [] if b.get("xmax", 0) > b.get("xmin", 0)]
 
 
+def drawn_boxes(value: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The boxes in the order the user drew them: the annotator lists the newest first (it
+    prepends each new box), so the phrase list would otherwise pair backwards."""
+    return annotator_boxes(value)[::-1]
+
+
 def box_xyxy(box: dict[str, Any]) -> list[float]:
     return [float(box["xmin"]), float(box["ymin"]), float(box["xmax"]), float(box["ymax"])]
 
@@ -45,7 +51,7 @@ def boxes_and_phrases(
 ) -> tuple[list[list[float]], list[str]]:
     """Pair each drawn box with its phrase: the box's own label, else the n-th phrase of the
     semicolon-separated text (drawing order, as in the original)."""
-    boxes = annotator_boxes(value)
+    boxes = drawn_boxes(value)
     listed = split_phrases(phrases_text)
     out_boxes, out_phrases = [], []
     for i, box in enumerate(boxes):
@@ -76,7 +82,7 @@ def warn_unused_phrases(value: dict[str, Any] | None, phrases_text: str | None) 
 def unused_phrases(value: dict[str, Any] | None, phrases_text: str | None) -> list[str]:
     """The listed phrases no box takes (more phrases than unlabelled boxes), in the order
     :func:`boxes_and_phrases` would have used them: the user is told, not ignored."""
-    boxes = annotator_boxes(value)
+    boxes = drawn_boxes(value)
     listed = split_phrases(phrases_text)
     return [
         phrase

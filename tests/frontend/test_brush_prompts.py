@@ -21,7 +21,7 @@ from frontend.handlers import (
     chat_history,
 )
 from frontend.handlers.brush import combine_masks, decode_mask, lost_background
-from frontend.handlers.inputs import painted_mask, unused_phrases
+from frontend.handlers.inputs import boxes_and_phrases, painted_mask, unused_phrases
 from tests.frontend.fakes import FakeGateway
 from tests.frontend.test_handlers import PARK, threaded
 
@@ -87,12 +87,26 @@ def test_lost_background() -> None:
     assert lost_background({"background": np.zeros((4, 4, 4), np.uint8), "layers": []})
 
 
+def test_phrases_pair_with_boxes_in_drawing_order() -> None:
+    # The annotator prepends each new box: "first; second" must go to the first box drawn.
+    value = {
+        "image": None,
+        "boxes": [
+            {"xmin": 400, "ymin": 200, "xmax": 560, "ymax": 360, "label": ""},  # drawn second
+            {"xmin": 20, "ymin": 20, "xmax": 120, "ymax": 120, "label": ""},  # drawn first
+        ],
+    }
+    boxes, phrases = boxes_and_phrases(value, "first; second")
+    assert boxes == [[20, 20, 120, 120], [400, 200, 560, 360]]
+    assert phrases == ["first", "second"]
+
+
 def test_unused_phrases_are_named() -> None:
     boxes = {
         "image": None,
-        "boxes": [
-            {"xmin": 1, "ymin": 1, "xmax": 9, "ymax": 9, "label": ""},
+        "boxes": [  # newest first, as the annotator lists them
             {"xmin": 5, "ymin": 5, "xmax": 50, "ymax": 60, "label": "a hat"},
+            {"xmin": 1, "ymin": 1, "xmax": 9, "ymax": 9, "label": ""},
         ],
     }
     # the second listed phrase falls on the labelled box; the third on no box at all

@@ -91,9 +91,9 @@ def test_split_phrases() -> None:
 def test_boxes_pair_with_labels_then_listed_phrases() -> None:
     value = {
         "image": None,
-        "boxes": [
-            {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40, "label": ""},
+        "boxes": [  # newest first, as the annotator lists them
             {"xmin": 5, "ymin": 5, "xmax": 50, "ymax": 60, "label": "a hat"},
+            {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40, "label": ""},
         ],
     }
     boxes, phrases = boxes_and_phrases(value, "a cat; ignored")
@@ -289,9 +289,9 @@ async def test_replace_inpaint_generate(ctl: Controller, fake: FakeGateway) -> N
 
     boxes = {
         "image": None,
-        "boxes": [
-            {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 60, "label": "a cat"},
+        "boxes": [  # newest first, as the annotator lists them
             {"xmin": 100, "ymin": 10, "xmax": 160, "ymax": 60, "label": ""},
+            {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 60, "label": "a cat"},
         ],
     }
     events = []
