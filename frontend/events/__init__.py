@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from frontend.events.brush import wire_brush
 from frontend.events.chat import wire_chat
 from frontend.events.edits import Edit, edit_handler, edits, progress_callback, wire_edits
 from frontend.events.library import wire_library
 from frontend.events.objects import wire_objects
+from frontend.events.prompts import wire_prompts
 from frontend.events.segment import wire_segment
 from frontend.events.session import wire_history, wire_remember, wire_session
 from frontend.events.signin import wire_signin
@@ -33,6 +35,8 @@ def wire_events(demo: gr.Blocks, page: Page, ctl: Controller, examples: list[str
     wire_chat(ctl, views)
     wire_remember(views)
     wire_library(ctl, views)
+    wire_prompts(demo, ctl, views)
+    wire_brush(demo, ctl, views)
     return views
 
 
@@ -42,11 +46,13 @@ __all__ = [
     "edit_handler",
     "edits",
     "progress_callback",
+    "wire_brush",
     "wire_chat",
     "wire_edits",
     "wire_events",
     "wire_history",
     "wire_objects",
+    "wire_prompts",
     "wire_remember",
     "wire_segment",
     "wire_session",

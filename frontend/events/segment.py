@@ -24,17 +24,11 @@ def wire_segment(ctl: Controller, views: Views) -> list[Any]:
         st, view = await ctl.segment(st, box_value=box_v, editor_value=editor_v, text=text)
         return views.mask(st, view)
 
-    async def on_click(
-        st: UiState,
-        mode: str,
-        box_v: dict[str, Any] | None,
-        editor_v: dict[str, Any] | None,
-        text: str | None,
-        evt: gr.SelectData,
-    ) -> tuple[Any, ...]:
-        st, view = await ctl.click(
-            st, evt.index, mode != "exclude", box_value=box_v, editor_value=editor_v, text=text
-        )
+    async def on_click(st: UiState, mode: str, evt: gr.SelectData) -> tuple[Any, ...]:
+        # Clicks are a prompt kind of their own: a box, strokes or text given before are
+        # cleared (frontend.events.prompts), never merged in.
+        st, _ = ctl.start_prompt(st, "click")
+        st, view = await ctl.click(st, evt.index, mode != "exclude")
         return views.mask(st, view)
 
     def show_move_box(st: UiState) -> Any:
@@ -55,7 +49,7 @@ def wire_segment(ctl: Controller, views: Views) -> list[Any]:
     ).then(**then, api_visibility="private")
     by_click = edit.seg_click.select(
         on_click,
-        [page.state, edit.click_mode, edit.seg_box, page.image.editor, edit.seg_text],
+        [page.state, edit.click_mode],
         views.mask_outputs,
         api_visibility="private",
     ).then(**then, api_visibility="private")

@@ -20,6 +20,7 @@ envelope), never a stack trace.
 
 from __future__ import annotations
 
+from frontend.handlers.brush import BrushHandlers
 from frontend.handlers.chat import ChatHandlers
 from frontend.handlers.edits import EditHandlers
 from frontend.handlers.errors import TINY_BANNER, Gateway, describe_error, fail, user_errors
@@ -41,6 +42,7 @@ from frontend.handlers.inputs import (
 from frontend.handlers.library import Library, LibraryHandlers
 from frontend.handlers.objects import InstancesView, ObjectHandlers
 from frontend.handlers.preview import PreviewHandlers, RemovePreview
+from frontend.handlers.prompts import PromptHandlers
 from frontend.handlers.segment import SegmentHandlers
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.signin import Entry, SignInHandlers
@@ -48,6 +50,7 @@ from frontend.handlers.state import HeadView, ImageFiles, Loaded, MaskView, UiSt
 
 
 class Controller(
+    BrushHandlers,
     ObjectHandlers,
     PreviewHandlers,
     EditHandlers,
@@ -55,6 +58,7 @@ class Controller(
     ChatHandlers,
     LibraryHandlers,
     SignInHandlers,
+    PromptHandlers,
 ):
     """Every UI action, as calls to the gateway: the workflow groups combined."""
 
@@ -62,6 +66,7 @@ class Controller(
 __all__ = [
     "DEFAULT_GEN_SIZE",
     "TINY_BANNER",
+    "BrushHandlers",
     "ChatHandlers",
     "ChatParams",
     "Controller",
@@ -79,6 +84,7 @@ __all__ = [
     "MaskView",
     "ObjectHandlers",
     "PreviewHandlers",
+    "PromptHandlers",
     "RemovePreview",
     "SegmentHandlers",
     "SessionHandlers",

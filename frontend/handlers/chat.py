@@ -16,6 +16,7 @@ from frontend.handlers.errors import (
 )
 from frontend.handlers.inputs import (
     ChatParams,
+    on_version,
 )
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, UiState
@@ -47,7 +48,8 @@ class ChatHandlers(SessionHandlers):
             raise fail("Type a message first.")
         state = await self.ensure_session(state)
         assert state.session_id
-        history = [*(history or []), {"role": "user", "content": message}]
+        turn = on_version(message, state.head)  # which version the turn is about
+        history = [*(history or []), {"role": "user", "content": turn}]
         reply = ""
         done: list[str] = []  # what the chat did, one line per step (act)
         yield [*history, {"role": "assistant", "content": "…"}]

@@ -14,6 +14,7 @@ from frontend.handlers.inputs import (
     DiffusionParams,
     annotator_boxes,
     boxes_and_phrases,
+    warn_unused_phrases,
 )
 from frontend.handlers.instances import mask_ref
 from frontend.handlers.session import SessionHandlers
@@ -119,6 +120,7 @@ class EditHandlers(SessionHandlers):
         boxes, phrases = boxes_and_phrases(box_value, phrases_text)
         if not boxes:
             raise fail("Draw a box where each new object should go.")
+        warn_unused_phrases(box_value, phrases_text)
         return await self._edit(
             state,
             self.gateway(state).inpaint,

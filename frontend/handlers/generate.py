@@ -17,6 +17,7 @@ from frontend.handlers.inputs import (
     annotator_boxes,
     box_xyxy,
     boxes_and_phrases,
+    warn_unused_phrases,
 )
 from frontend.handlers.session import SessionHandlers
 from frontend.handlers.state import HeadView, UiState
@@ -44,6 +45,7 @@ class GenerateHandlers(SessionHandlers):
         state = await self.ensure_session(state)
         assert state.session_id
         boxes, phrases = boxes_and_phrases(box_value, phrases_text)
+        warn_unused_phrases(box_value, phrases_text)
         boxes = self._scale_boxes(box_value, boxes, int(width), int(height))
         return await self._apply(
             state,

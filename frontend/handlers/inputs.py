@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import gradio as gr
 import numpy as np
 from PIL import Image
 
@@ -35,6 +36,12 @@ def annotator_boxes(value: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [b for b in value.get("boxes") or [] if b.get("xmax", 0) > b.get("xmin", 0)]
 
 
+def drawn_boxes(value: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The boxes in the order the user drew them: the annotator lists the newest first (it
+    prepends each new box), so the phrase list would otherwise pair backwards."""
+    return annotator_boxes(value)[::-1]
+
+
 def box_xyxy(box: dict[str, Any]) -> list[float]:
     return [float(box["xmin"]), float(box["ymin"]), float(box["xmax"]), float(box["ymax"])]
 
@@ -44,7 +51,7 @@ def boxes_and_phrases(
 ) -> tuple[list[list[float]], list[str]]:
     """Pair each drawn box with its phrase: the box's own label, else the n-th phrase of the
     semicolon-separated text (drawing order, as in the original)."""
-    boxes = annotator_boxes(value)
+    boxes = drawn_boxes(value)
     listed = split_phrases(phrases_text)
     out_boxes, out_phrases = [], []
     for i, box in enumerate(boxes):
@@ -61,9 +68,32 @@ def boxes_and_phrases(
     return out_boxes, out_phrases
 
 
-def stroke_png_b64(editor_value: dict[str, Any] | None, width: int, height: int) -> str | None:
-    """The brush strokes of the ``ImageEditor`` as a base64 single-channel PNG of the head's
-    size (white = painted), or None when nothing is painted."""
+def warn_unused_phrases(value: dict[str, Any] | None, phrases_text: str | None) -> None:
+    """A warning toast naming the phrases no box takes (the edit goes on without them)."""
+    unused = unused_phrases(value, phrases_text)
+    if unused:
+        listed = "; ".join(f"'{p}'" for p in unused)
+        gr.Warning(
+            f"Not used, no box for it: {listed}. Draw one box per phrase (or label the boxes).",
+            title="Phrase not used",
+        )
+
+
+def unused_phrases(value: dict[str, Any] | None, phrases_text: str | None) -> list[str]:
+    """The listed phrases no box takes (more phrases than unlabelled boxes), in the order
+    :func:`boxes_and_phrases` would have used them: the user is told, not ignored."""
+    boxes = drawn_boxes(value)
+    listed = split_phrases(phrases_text)
+    return [
+        phrase
+        for i, phrase in enumerate(listed)
+        if i >= len(boxes) or str(boxes[i].get("label") or "").strip()
+    ]
+
+
+def painted_mask(editor_value: dict[str, Any] | None, width: int, height: int) -> np.ndarray | None:
+    """What the ``ImageEditor``'s brush painted, as a bool array of the image's size
+    (height, width), or None when nothing is painted."""
     if not editor_value or not width or not height:
         return None
     layers = [np.asarray(layer) for layer in editor_value.get("layers") or [] if layer is not None]
@@ -75,10 +105,20 @@ def stroke_png_b64(editor_value: dict[str, Any] | None, width: int, height: int)
         painted = alpha if painted is None else (painted | alpha)
     if painted is None or not painted.any():
         return None
-    mask = Image.fromarray(painted.astype(np.uint8) * 255, "L")
-    if mask.size != (width, height):
+    if painted.shape != (height, width):
         # The editor's canvas follows the background's size; guard against a resized canvas.
-        mask = mask.resize((width, height), Image.Resampling.NEAREST)
+        image = Image.fromarray(painted.astype(np.uint8) * 255, "L")
+        painted = np.asarray(image.resize((width, height), Image.Resampling.NEAREST)) > 0
+    return painted
+
+
+def stroke_png_b64(editor_value: dict[str, Any] | None, width: int, height: int) -> str | None:
+    """The brush strokes of the ``ImageEditor`` as a base64 single-channel PNG of the head's
+    size (white = painted), or None when nothing is painted."""
+    painted = painted_mask(editor_value, width, height)
+    if painted is None:
+        return None
+    mask = Image.fromarray(painted.astype(np.uint8) * 255, "L")
     buf = io.BytesIO()
     mask.save(buf, format="PNG", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -96,9 +136,21 @@ def version_caption(v: Version, head: int | None) -> str:
     return f"v{v.id} {v.operation}{mark}"
 
 
+def on_version(content: str, version: int | None) -> str:
+    """A user turn as the chat shows it: with the version it was about ("(on v3)")."""
+    return content if version is None else f"{content}\n\n*(on v{version})*"
+
+
 def chat_history(session: Session) -> ChatHistory:
-    """The session's stored messages as ``gr.Chatbot`` messages."""
-    return [{"role": m.role, "content": m.content} for m in session.messages]
+    """The session's stored messages as ``gr.Chatbot`` messages; each user turn says which
+    version it was about."""
+    return [
+        {
+            "role": m.role,
+            "content": on_version(m.content, m.version) if m.role == "user" else m.content,
+        }
+        for m in session.messages
+    ]
 
 
 @dataclass

@@ -93,7 +93,7 @@ class SegmentHandlers(SessionHandlers):
         return await self.segment(state, box_value=box_value, editor_value=editor_value, text=text)
 
     def clear_prompts(self, state: UiState) -> UiState:
-        return replace(state, points=[], labels=[], mask=None)
+        return replace(state, points=[], labels=[], mask=None, prompt_kind=None)
 
     def _mask_view(self, state: UiState, info: MaskInfo, png: bytes) -> MaskView:
         # Shown at most DISPLAY_MAX pixels wide or high: a 12 MP photo with a full-size mask

@@ -46,6 +46,9 @@ class UiState:
     chosen: list[str] = field(default_factory=list)  # the mask ids of the instances picked
     points: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    # The kind of prompt the user gave last on this head ("click", "box", "stroke", "text"):
+    # starting another kind clears the old one, so prompts never silently merge.
+    prompt_kind: str | None = None
 
 
 def browser_value(state: UiState) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from gradio_image_annotation import image_annotator
 
 from frontend.examples import GENERATE_EXAMPLES
 from frontend.layout import objects
+from frontend.layout.brush import MaskBrush, build_mask_brush
 
 MASK_COLORS = {"include": "#16a34a", "exclude": "#dc2626"}
 
@@ -52,6 +53,7 @@ class EditTab:
     # Keyword-only: the fields above are filled from the builders' tuples.
     picker: objects.InstancePicker = field(kw_only=True)
     preview: objects.RemovePreviewPanel = field(kw_only=True)
+    brush: MaskBrush = field(kw_only=True)
 
 
 def _prompt_inputs() -> tuple[image_annotator, gr.Image]:
@@ -163,18 +165,26 @@ def _object_actions() -> tuple[Any, ...]:
 def build_edit_tab() -> EditTab:
     with gr.Tab("Remove or change objects", id="edit", elem_id="tab-edit"):
         gr.Markdown(
-            "Select an object with any mix of prompts: a box, clicks (include/exclude), "
-            "brush strokes on the image above, or a referring phrase. Then remove it, move "
-            "it, or replace it."
+            "Select an object with one kind of prompt: a box, clicks (include/exclude), "
+            "brush strokes on the image above, or a referring phrase (starting another kind "
+            "clears the last). Refine its mask with the brush, then remove, move or replace it."
         )
         seg_box, seg_click = _prompt_inputs()
         controls = _prompt_controls()
         picker = objects.build_instance_picker()
         selection = _selection()
+        brush = build_mask_brush()
         preview = objects.build_remove_preview()
         actions = _object_actions()
     return EditTab(
-        seg_box, seg_click, *controls, *selection, *actions, picker=picker, preview=preview
+        seg_box,
+        seg_click,
+        *controls,
+        *selection,
+        *actions,
+        picker=picker,
+        preview=preview,
+        brush=brush,
     )
 
 

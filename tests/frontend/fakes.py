@@ -31,7 +31,12 @@ from lvi.contracts.gateway import (
     Session,
     Version,
 )
-from lvi_client import ConflictError, NotFoundError, ServiceUnavailableError
+from lvi_client import (
+    ConflictError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
 from tests.frontend.fake_library import FakeLibrary
 
 
@@ -230,6 +235,39 @@ class FakeGateway(FakeLibrary):
         ids = [mask_id] if isinstance(mask_id, str) else list(mask_id)
         masks = [np.asarray(Image.open(io.BytesIO(s.masks[i][1]))) > 0 for i in ids]
         return np.logical_or.reduce(masks)
+
+    async def upload_mask(
+        self, session_id: str, mask: bytes | str | Path, *, version: int | None = None, **_: Any
+    ) -> MaskInfo:
+        """A painted mask, checked as the gateway does (the version's size, not empty)."""
+        data = mask if isinstance(mask, bytes) else Path(mask).read_bytes()
+        self.calls.append(("upload_mask", {"version": version}))
+        s = self._s(session_id)
+        vid = version or s.head
+        assert vid is not None
+        with Image.open(io.BytesIO(s.images[vid])) as im:
+            w, h = im.size
+        arr = np.asarray(Image.open(io.BytesIO(data)).convert("L")) >= 128
+        if arr.shape != (h, w):
+            raise UnprocessableEntityError("The mask is not the image's size.", status=422)
+        if not arr.any():
+            raise UnprocessableEntityError("The mask is empty.", status=422, code="empty_mask")
+        ys, xs = np.nonzero(arr)
+        info = MaskInfo(
+            mask_id=uuid.uuid4().hex[:12],
+            version=vid,
+            source="upload",
+            width=w,
+            height=h,
+            bbox=[int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
+            area=int(arr.sum()),
+            score=None,
+            label=None,
+            created_at=time.time(),
+            url="",
+        )
+        s.masks[info.mask_id] = (info, png(arr.astype(np.uint8) * 255))
+        return info
 
     async def _progress(self, on_progress: Any, stage: str, total: int = 3) -> None:
         for step in range(1, total + 1):

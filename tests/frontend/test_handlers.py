@@ -95,9 +95,9 @@ def test_split_phrases() -> None:
 def test_boxes_pair_with_labels_then_listed_phrases() -> None:
     value = {
         "image": None,
-        "boxes": [
-            {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40, "label": ""},
+        "boxes": [  # newest first, as the annotator lists them
             {"xmin": 5, "ymin": 5, "xmax": 50, "ymax": 60, "label": "a hat"},
+            {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40, "label": ""},
         ],
     }
     boxes, phrases = boxes_and_phrases(value, "a cat; ignored")
@@ -294,9 +294,9 @@ async def test_replace_inpaint_generate(ctl: Controller, fake: FakeGateway) -> N
 
     boxes = {
         "image": None,
-        "boxes": [
-            {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 60, "label": "a cat"},
+        "boxes": [  # newest first, as the annotator lists them
             {"xmin": 100, "ymin": 10, "xmax": 160, "ymax": 60, "label": ""},
+            {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 60, "label": "a cat"},
         ],
     }
     events = []
@@ -350,7 +350,7 @@ async def test_chat_streams_and_errors_are_readable(ctl: Controller, fake: FakeG
     with pytest.warns(UserWarning, match="The llava worker is unavailable."):
         seen = [h async for h in ctl.chat(state, "again", seen[-1], ChatParams())]
     # the conversation stays, the failure is noted in it
-    assert seen[-1][-2] == {"role": "user", "content": "again"}
+    assert seen[-1][-2] == {"role": "user", "content": "again\n\n*(on v1)*"}
     assert seen[-1][-1]["content"] == "⚠️ The llava worker is unavailable."
     assert len(seen[-1]) == 4
 
