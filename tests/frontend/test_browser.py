@@ -235,6 +235,13 @@ def test_ui_flow_in_chromium(page: Page, ui_stack: UiStack, artifacts: Path) -> 
 
     # A stopped worker: the gateway's error reaches the user as a readable message.
     ui_stack.workers["llava"].stop()
+    try:
+        _worker_down_is_readable(page, ui)
+    finally:  # the stack is shared: later tests need the worker back
+        ui_stack.workers["llava"].start(timeout=240)
+
+
+def _worker_down_is_readable(page: Page, ui: Ui) -> None:
     page.locator("#chat-input textarea").fill("Still there?")
     page.locator("#chat-send").click()
     toast = ui.error_toast()
