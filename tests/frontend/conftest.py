@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 from support.procs import ProcessFactory, ServerProcess
 
+from frontend.handlers import Controller, ImageFiles
+from tests.frontend.fakes import FakeGateway
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -118,6 +121,18 @@ def chromium() -> Iterator[Browser]:
         browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def fake() -> FakeGateway:
+    """The in-memory gateway of the handler tests (no servers)."""
+    return FakeGateway()
+
+
+@pytest.fixture
+def ctl(fake: FakeGateway, tmp_path: Path) -> Controller:
+    """A UI controller over :func:`fake`, with its own image-file folder."""
+    return Controller(fake, ImageFiles(tmp_path / "files"))
 
 
 @pytest.fixture

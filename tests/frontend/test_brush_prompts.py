@@ -28,16 +28,6 @@ from tests.frontend.test_handlers import PARK, threaded
 BALL = {"image": None, "boxes": [{"xmin": 330, "ymin": 280, "xmax": 420, "ymax": 370}]}
 
 
-@pytest.fixture
-def fake() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def ctl(fake: FakeGateway, tmp_path: Path) -> Controller:
-    return Controller(fake, ImageFiles(tmp_path / "files"))
-
-
 async def _selected(ctl: Controller) -> UiState:
     """A session with the park uploaded and the ball's box segmented (640x448)."""
     loaded = await ctl.open(None)

@@ -54,16 +54,6 @@ def threaded(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None
 PARK = str(example_paths()[0])  # 640x448; the red ball is at (330..420, 280..370)
 
 
-@pytest.fixture
-def fake() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def ctl(fake: FakeGateway, tmp_path: Path) -> Controller:
-    return Controller(fake, ImageFiles(tmp_path / "files"))
-
-
 async def _with_image(ctl: Controller) -> UiState:
     loaded = await ctl.open(None)
     state, _ = await ctl.upload(loaded.state, PARK)

@@ -11,22 +11,12 @@ import gradio as gr
 import pytest
 from playwright.sync_api import Page, expect
 
-from frontend.handlers import Controller, ImageFiles, Library, UiState
+from frontend.handlers import Controller, Library, UiState
 from frontend.handlers.library import LIBRARY_PAGE, ago, zip_name
 from tests.frontend.conftest import ROOT, UiStack
 from tests.frontend.fakes import FakeGateway
 from tests.frontend.test_browser import SLOW, Ui
 from tests.frontend.test_handlers import PARK, threaded
-
-
-@pytest.fixture
-def fake() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def ctl(fake: FakeGateway, tmp_path: Path) -> Controller:
-    return Controller(fake, ImageFiles(tmp_path / "files"))
 
 
 async def _two_sessions(ctl: Controller) -> tuple[UiState, UiState]:

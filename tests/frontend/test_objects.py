@@ -28,16 +28,6 @@ LEFT = {"xmin": 40, "ymin": 240, "xmax": 120, "ymax": 320}
 TWO_BOXES = {"image": None, "boxes": [BALL, LEFT]}
 
 
-@pytest.fixture
-def fake() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
-def ctl(fake: FakeGateway, tmp_path: Path) -> Controller:
-    return Controller(fake, ImageFiles(tmp_path / "files"))
-
-
 async def _with_image(ctl: Controller) -> UiState:
     loaded = await ctl.open(None)
     state, _ = await ctl.upload(loaded.state, PARK)
